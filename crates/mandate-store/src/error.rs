@@ -1,0 +1,24 @@
+use thiserror::Error;
+
+/// Everything the store can fail with. Messages never contain secret values: database URLs are
+/// shown with their password replaced (see [`crate::redact_url`]).
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database URL (or path) is not usable; `what` names the setting.
+    #[error("{0}")]
+    Config(String),
+    /// The database could not be reached at start.
+    #[error("cannot connect to the database at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    /// A value the caller gave breaks a rule of the model.
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("change bus: {0}")]
+    ChangeBus(String),
+}

@@ -1,0 +1,248 @@
+//! The store suite: every test is written once and runs on SQLite and on PostgreSQL (a throwaway
+//! cluster started by mandate-testkit). Test names show the backend: `sqlite::...`, `postgres::...`.
+
+use std::time::Duration;
+
+use mandate_store::change_bus::{Change, ChangeBus, ChangeEvent, Subscription, Topic};
+use mandate_store::{Backend, Db, DbOptions, StoreError, workspaces};
+use mandate_testkit::{pg, sqlite::TempSqlite};
+use time::OffsetDateTime;
+
+/// A migrated database and whatever keeps it alive.
+struct TestDb {
+    db: Db,
+    _sqlite: Option<TempSqlite>,
+}
+
+async fn connect(url: String) -> Db {
+    let db = Db::connect(&DbOptions::new(Some(url), "unused"))
+        .await
+        .expect("connect");
+    db.migrate().await.expect("migrate");
+    db
+}
+
+async fn sqlite_db() -> TestDb {
+    let file = TempSqlite::new();
+    TestDb {
+        db: connect(file.url()).await,
+        _sqlite: Some(file),
+    }
+}
+
+async fn postgres_db() -> TestDb {
+    TestDb {
+        db: connect(pg::fresh_database()).await,
+        _sqlite: None,
+    }
+}
+
+macro_rules! store_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                let t = super::sqlite_db().await;
+                assert_eq!(t.db.backend(), mandate_store::Backend::Sqlite);
+                super::$name(&t.db).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                let t = super::postgres_db().await;
+                assert_eq!(t.db.backend(), mandate_store::Backend::Postgres);
+                super::$name(&t.db).await;
+            })*
+        }
+    };
+}
+
+store_suite!(
+    migrations_are_idempotent,
+    ping_answers,
+    workspace_round_trip,
+    workspace_rename_and_missing,
+    workspace_rules_hold_in_the_database,
+    change_bus_delivers_to_local_subscribers,
+);
+
+async fn next_event(sub: &mut Subscription) -> ChangeEvent {
+    tokio::time::timeout(Duration::from_secs(10), sub.recv())
+        .await
+        .expect("no change event within 10 s")
+        .expect("bus closed")
+}
+
+async fn migrations_are_idempotent(db: &Db) {
+    let again = db.migrate().await.unwrap();
+    assert_eq!(again.applied, 0);
+    let latest = mandate_store::embedded_migrations(db.backend())
+        .last()
+        .unwrap()
+        .0;
+    assert_eq!(again.version, latest);
+}
+
+async fn ping_answers(db: &Db) {
+    db.ping(Duration::from_secs(2)).await.unwrap();
+}
+
+async fn workspace_round_trip(db: &Db) {
+    let now = OffsetDateTime::now_utc();
+    let a = workspaces::create(db, "  Acme  ", now).await.unwrap();
+    let b = workspaces::create(db, "Globex", now).await.unwrap();
+    assert_eq!(a.name, "Acme");
+    assert_eq!(workspaces::get(db, a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(workspaces::list(db).await.unwrap(), vec![a.clone(), b]);
+    // Stored at microsecond precision on both backends, in UTC.
+    assert_eq!(a.created_at.nanosecond() % 1_000, 0);
+    assert!((a.created_at - now).abs() < time::Duration::microseconds(1));
+}
+
+async fn workspace_rename_and_missing(db: &Db) {
+    let a = workspaces::create(db, "Acme", OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let renamed = workspaces::rename(db, a.id, "Acme Corp").await.unwrap();
+    assert_eq!(renamed.name, "Acme Corp");
+    assert_eq!(renamed.created_at, a.created_at);
+    let missing = workspaces::rename(db, uuid::Uuid::now_v7(), "X").await;
+    assert!(matches!(missing, Err(StoreError::NotFound("workspace"))));
+    assert_eq!(workspaces::get(db, uuid::Uuid::now_v7()).await.unwrap(), None);
+    assert!(matches!(
+        workspaces::create(db, "", OffsetDateTime::now_utc()).await,
+        Err(StoreError::Invalid { field: "name", .. })
+    ));
+}
+
+/// The schema itself refuses what the code refuses, so no other writer can store it.
+async fn workspace_rules_hold_in_the_database(db: &Db) {
+    let long = "x".repeat(101);
+    let id = uuid::Uuid::now_v7();
+    let now = OffsetDateTime::now_utc();
+    let result = mandate_store::on_pool!(db, pool => sqlx::query(
+        "INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)")
+        .bind(id).bind(&long).bind(now).execute(pool).await.map(|_| ()));
+    assert!(result.is_err(), "a 101-character name was stored");
+    let dup = workspaces::create(db, "Acme", now).await.unwrap();
+    let result = mandate_store::on_pool!(db, pool => sqlx::query(
+        "INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)")
+        .bind(dup.id).bind("Other").bind(now).execute(pool).await.map(|_| ()));
+    assert!(result.is_err(), "a duplicate id was stored");
+}
+
+async fn change_bus_delivers_to_local_subscribers(db: &Db) {
+    let bus = ChangeBus::start(db).await.unwrap();
+    let mut first = bus.subscribe();
+    let mut second = bus.subscribe();
+    let change = Change::new(Topic::Workspace)
+        .in_workspace(uuid::Uuid::now_v7())
+        .with_id("abc");
+    bus.publish(&change).await.unwrap();
+    assert_eq!(next_event(&mut first).await, ChangeEvent::Changed(change.clone()));
+    assert_eq!(next_event(&mut second).await, ChangeEvent::Changed(change));
+}
+
+// ---- PostgreSQL only: several replicas on one database -------------------------------------
+
+#[tokio::test]
+async fn postgres_change_bus_reaches_every_replica() {
+    let url = pg::fresh_database();
+    let replica_a = connect(url.clone()).await;
+    let replica_b = connect(url).await;
+    let bus_a = ChangeBus::start(&replica_a).await.unwrap();
+    let bus_b = ChangeBus::start(&replica_b).await.unwrap();
+    let mut sub_a = bus_a.subscribe();
+    let mut sub_b = bus_b.subscribe();
+
+    let change = Change::new(Topic::Workspace).with_id("from-a");
+    bus_a.publish(&change).await.unwrap();
+    assert_eq!(next_event(&mut sub_a).await, ChangeEvent::Changed(change.clone()));
+    assert_eq!(next_event(&mut sub_b).await, ChangeEvent::Changed(change));
+}
+
+/// Notifications sent while a listener is disconnected are lost, so a reconnect must surface
+/// as "everything changed", and delivery must work again afterwards.
+#[tokio::test]
+async fn postgres_change_bus_resyncs_after_losing_its_connection() {
+    let url = pg::fresh_database();
+    let db = connect(url).await;
+    let bus = ChangeBus::start(&db).await.unwrap();
+    let mut sub = bus.subscribe();
+
+    let killed: Vec<bool> = mandate_store::on_pool!(&db, pool => sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = 'mandate-change-bus' AND datname = current_database()")
+        .fetch_all(pool).await).unwrap();
+    assert_eq!(killed, vec![true], "exactly one listener connection per bus");
+
+    assert_eq!(next_event(&mut sub).await, ChangeEvent::Resync);
+
+    let change = Change::new(Topic::Workspace).with_id("after-reconnect");
+    // The listener re-subscribes before announcing the resync, so this cannot be missed.
+    bus.publish(&change).await.unwrap();
+    loop {
+        match next_event(&mut sub).await {
+            ChangeEvent::Resync => continue,
+            event => {
+                assert_eq!(event, ChangeEvent::Changed(change));
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn postgres_concurrent_migrations_take_turns() {
+    let url = pg::fresh_database();
+    let options = DbOptions::new(Some(url), "unused");
+    let a = Db::connect(&options).await.unwrap();
+    let b = Db::connect(&options).await.unwrap();
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra.version, rb.version);
+    let total = mandate_store::embedded_migrations(Backend::Postgres).len() as i64;
+    let recorded: i64 = mandate_store::on_pool!(&a, pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(pool).await).unwrap();
+    assert_eq!(recorded, total, "each migration applied exactly once");
+}
+
+// ---- Both folders hold the same versions ----------------------------------------------------
+
+#[test]
+fn migration_folders_hold_the_same_versions() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let versions = |dialect: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(dir.join(dialect))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        v.sort();
+        v
+    };
+    let sqlite = versions("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, versions("postgres"), "same file names, same order");
+    for (i, name) in sqlite.iter().enumerate() {
+        let number: usize = name.split('_').next().unwrap().parse().unwrap();
+        assert_eq!(number, i + 1, "migrations are numbered 0001, 0002, ... without gaps");
+    }
+}
+
+#[tokio::test]
+async fn unsupported_and_unreachable_databases_are_clear_errors() {
+    let err = Db::connect(&DbOptions::new(Some("mysql://u:secret@h/db".into()), "x"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("DATABASE_URL") && err.contains("mysql"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
+
+    let mut options = DbOptions::new(Some("postgres://u:secret@127.0.0.1:1/db".into()), "x");
+    options.connect_timeout = Duration::from_secs(2);
+    let err = Db::connect(&options).await.unwrap_err().to_string();
+    assert!(err.contains("postgres://u:***@127.0.0.1:1/db"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
+}
