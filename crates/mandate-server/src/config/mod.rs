@@ -1,0 +1,254 @@
+//! Configuration: defaults, then an optional TOML file, then the environment.
+//!
+//! [`Config::load`] parses and validates every value; an error names the variable (or file key)
+//! and what is wrong with it, never a secret's value. [`production::check`] adds the strict
+//! checks of production mode; [`dev_key`] makes what development mode needs.
+
+pub mod dev_key;
+pub mod production;
+pub mod settings;
+mod sources;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mandate_crypto::Key256;
+use secrecy::SecretString;
+use url::Url;
+
+pub use sources::{ConfigFile, EnvSource};
+
+/// A configuration problem: which setting (and from where) and what is wrong. One line.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{origin}: {message}")]
+pub struct ConfigError {
+    pub origin: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(origin: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            origin: origin.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Where the key encryption key comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyMode {
+    /// `ENCRYPTION_KEY`, 64 hex characters.
+    Env,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub mode: RunMode,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub public_url: Option<Url>,
+    /// Exact origin (`scheme://host[:port]`) allowed by CORS.
+    pub dashboard_origin: Option<String>,
+    pub database: DatabaseConfig,
+    pub encryption: EncryptionConfig,
+    pub jwt: JwtConfig,
+    pub agent_token_ttl: Duration,
+    pub bootstrap_secret_ttl: Duration,
+    pub ssrf_allow_private: bool,
+    pub max_request_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+}
+
+#[derive(Debug)]
+pub struct DatabaseConfig {
+    /// None: SQLite under the data directory.
+    pub url: Option<SecretString>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug)]
+pub struct EncryptionConfig {
+    pub mode: KeyMode,
+    /// None until development mode generates one (production requires it).
+    pub key: Option<Key256>,
+}
+
+#[derive(Debug)]
+pub struct JwtConfig {
+    pub private_key_pem: Option<SecretString>,
+    pub kid: Option<String>,
+}
+
+impl Config {
+    /// Read and validate every setting. Does not touch the disk beyond reading the TOML file and
+    /// `*_FILE` secrets.
+    pub fn load(env: EnvSource<'_>, file: Option<&ConfigFile>) -> Result<Config, ConfigError> {
+        let raw = sources::gather(env, file)?;
+        let p = Parser { raw: &raw };
+        let host: IpAddr = p.parse("host", "an IP address (e.g. 127.0.0.1, 0.0.0.0 or ::)")?;
+        let port: u16 = p.parse("port", "a port number (0-65535)")?;
+        let config = Config {
+            mode: p.choice("env", &[("development", RunMode::Development), ("production", RunMode::Production)])?,
+            listen: SocketAddr::new(host, port),
+            data_dir: PathBuf::from(p.text("data_dir")?),
+            public_url: p.optional("public_url")?.map(|v| parse_public_url(&v)).transpose()?,
+            dashboard_origin: p.optional("dashboard_origin")?.map(|v| parse_origin(&v)).transpose()?,
+            database: DatabaseConfig {
+                url: p.optional("database_url")?.map(|v| SecretString::from(v.text.as_str())),
+                max_connections: p.ranged("database_max_connections", 1, 1000)? as u32,
+            },
+            encryption: EncryptionConfig {
+                mode: p.choice("encryption_key_mode", &[("env", KeyMode::Env)])?,
+                key: p
+                    .optional("encryption_key")?
+                    .map(|v| Key256::from_hex(&v.text).map_err(|e| ConfigError::new(&v.origin, e.to_string())))
+                    .transpose()?,
+            },
+            jwt: JwtConfig {
+                private_key_pem: p.optional("jwt_private_key")?.map(|v| parse_pem(&v)).transpose()?,
+                kid: p.optional("jwt_kid")?.map(|v| parse_kid(&v)).transpose()?,
+            },
+            agent_token_ttl: Duration::from_secs(p.ranged("agent_token_ttl_seconds", 60, 86_400)?),
+            bootstrap_secret_ttl: Duration::from_secs(p.ranged("bootstrap_secret_ttl_hours", 1, 168)? * 3600),
+            ssrf_allow_private: p.boolean("ssrf_allow_private")?,
+            max_request_body_bytes: p.ranged("max_request_body_bytes", 1024, 1 << 30)? as usize,
+            shutdown_grace: Duration::from_secs(p.ranged("shutdown_grace_seconds", 0, 3600)?),
+            log_format: p.choice("log_format", &[("human", LogFormat::Human), ("json", LogFormat::Json)])?,
+            log_filter: p.text("log_filter")?,
+        };
+        Ok(config)
+    }
+
+    /// Where HSTS and `Secure` cookies apply: the public URL is https.
+    pub fn served_over_tls(&self) -> bool {
+        self.public_url.as_ref().is_some_and(|u| u.scheme() == "https")
+    }
+}
+
+/// Typed access to raw values; every error names the value's origin.
+struct Parser<'a> {
+    raw: &'a sources::RawSettings,
+}
+
+impl Parser<'_> {
+    fn optional(&self, key: &str) -> Result<Option<&sources::RawValue>, ConfigError> {
+        Ok(self.raw.get(key))
+    }
+
+    fn required(&self, key: &str) -> Result<&sources::RawValue, ConfigError> {
+        let env = settings::find(key).map_or(key, |s| s.env);
+        self.raw.get(key).ok_or_else(|| ConfigError::new(env, "is required"))
+    }
+
+    fn text(&self, key: &str) -> Result<String, ConfigError> {
+        Ok(self.required(key)?.text.trim().to_string())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, key: &str, expected: &str) -> Result<T, ConfigError> {
+        let v = self.required(key)?;
+        v.text
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::new(&v.origin, format!("`{}` is not {expected}", v.text.as_str())))
+    }
+
+    fn ranged(&self, key: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let expected = format!("a whole number from {min} to {max}");
+        let n: u64 = self.parse(key, &expected)?;
+        if !(min..=max).contains(&n) {
+            let v = self.required(key)?;
+            return Err(ConfigError::new(&v.origin, format!("`{n}` is not {expected}")));
+        }
+        Ok(n)
+    }
+
+    fn boolean(&self, key: &str) -> Result<bool, ConfigError> {
+        self.choice(key, &[("true", true), ("1", true), ("yes", true), ("false", false), ("0", false), ("no", false)])
+    }
+
+    fn choice<T: Copy>(&self, key: &str, options: &[(&str, T)]) -> Result<T, ConfigError> {
+        let v = self.required(key)?;
+        let given = v.text.trim().to_ascii_lowercase();
+        options
+            .iter()
+            .find(|(name, _)| *name == given)
+            .map(|(_, value)| *value)
+            .ok_or_else(|| {
+                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+                ConfigError::new(&v.origin, format!("`{}` is not one of: {}", v.text.as_str(), names.join(", ")))
+            })
+    }
+}
+
+fn parse_public_url(v: &sources::RawValue) -> Result<Url, ConfigError> {
+    let url = Url::parse(v.text.trim())
+        .map_err(|e| ConfigError::new(&v.origin, format!("`{}` is not a URL: {e}", v.text.as_str())))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::new(&v.origin, "must be an http:// or https:// URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(ConfigError::new(&v.origin, "must not carry credentials, a query or a fragment"));
+    }
+    Ok(url)
+}
+
+/// An origin is scheme, host and port only: `https://dash.example.com` (no path, no slash).
+fn parse_origin(v: &sources::RawValue) -> Result<String, ConfigError> {
+    let text = v.text.trim();
+    let url = Url::parse(text)
+        .map_err(|e| ConfigError::new(&v.origin, format!("`{text}` is not an origin: {e}")))?;
+    let origin = url.origin();
+    if !origin.is_tuple() || !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::new(&v.origin, format!("`{text}` is not an http(s) origin")));
+    }
+    let serialized = origin.ascii_serialization();
+    if text.trim_end_matches('/') != serialized {
+        return Err(ConfigError::new(
+            &v.origin,
+            format!("must be an origin only (scheme://host[:port]), e.g. `{serialized}`"),
+        ));
+    }
+    Ok(serialized)
+}
+
+/// Checked only for shape here; the vault parses the key.
+fn parse_pem(v: &sources::RawValue) -> Result<SecretString, ConfigError> {
+    let text = v.text.trim();
+    if !text.starts_with("-----BEGIN ") || !text.contains("PRIVATE KEY-----") {
+        return Err(ConfigError::new(&v.origin, "is not a PEM private key (-----BEGIN ... PRIVATE KEY-----)"));
+    }
+    // The smallest real key we accept (P-256 in PKCS#8) is about 240 characters of PEM.
+    if text.len() < 200 {
+        return Err(ConfigError::new(&v.origin, "is too short to be a real private key"));
+    }
+    Ok(SecretString::from(text))
+}
+
+fn parse_kid(v: &sources::RawValue) -> Result<String, ConfigError> {
+    let kid = v.text.trim();
+    let ok = (1..=64).contains(&kid.len())
+        && kid.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        return Err(ConfigError::new(&v.origin, "must be 1-64 characters of A-Z, a-z, 0-9, -, _ or ."));
+    }
+    Ok(kid.to_string())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,3 @@
+//! The Mandate server: configuration, HTTP API and middleware, lifecycle.
+
+pub mod config;
