@@ -1,3 +1,9 @@
 //! The Mandate server: configuration, HTTP API and middleware, lifecycle.
 
+pub mod api;
 pub mod config;
+pub mod error;
+pub mod http;
+pub mod serve;
+pub mod state;
+pub mod telemetry;

@@ -22,3 +22,17 @@ pub enum StoreError {
     #[error("change bus: {0}")]
     ChangeBus(String),
 }
+
+impl StoreError {
+    /// The database could not be reached (pool exhausted or closed, connection lost): a
+    /// retryable outage rather than a bug.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Connect { .. }
+                | StoreError::Database(
+                    sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+                )
+        )
+    }
+}

@@ -1,0 +1,183 @@
+//! Start and stop. [`Server::start`] runs the checks in order (production secrets, development
+//! key, database, migrations, change bus, listening socket) and fails with one clear error;
+//! [`Server::run`] serves until the shutdown future resolves, then drains in-flight requests for
+//! up to the grace period.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+
+use axum::Router;
+use mandate_store::change_bus::{ChangeBus, ChangeEvent, Subscription};
+use mandate_store::{Db, DbOptions, StoreError};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::config::dev_key::{self, DevKey};
+use crate::config::{Config, ConfigError, RunMode, production};
+use crate::http::{self, HttpSettings};
+use crate::state::AppState;
+
+/// Why the server did not start. Each displays as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr} (MANDATE_HOST/MANDATE_PORT): {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub struct Server {
+    listener: TcpListener,
+    app: Router,
+    state: AppState,
+}
+
+impl Server {
+    pub async fn start(mut config: Config) -> Result<Server, StartError> {
+        production::check(&config)?;
+        if config.mode == RunMode::Development {
+            tracing::warn!("running in DEVELOPMENT mode: secrets are generated and checks relaxed; set MANDATE_ENV=production for real use");
+        }
+        match dev_key::ensure(&mut config)? {
+            Some(DevKey::Generated(path)) => tracing::warn!(
+                path = %path.display(),
+                "DEVELOPMENT KEY GENERATED: a new encryption key was written next to the data. Anyone who can read it can decrypt every stored secret. Production needs ENCRYPTION_KEY."
+            ),
+            Some(DevKey::Reused(path)) => tracing::warn!(
+                path = %path.display(),
+                "DEVELOPMENT KEY IN USE: the encryption key is read from a file next to the data. Production needs ENCRYPTION_KEY."
+            ),
+            None => {}
+        }
+
+        let db = Db::connect(&database_options(&config)).await?;
+        let report = db.migrate().await?;
+        tracing::info!(
+            backend = %db.backend(),
+            schema_version = report.version,
+            migrations_applied = report.applied,
+            "database ready"
+        );
+        let bus = ChangeBus::start(&db).await?;
+        tokio::spawn(observe_changes(bus.subscribe()));
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let settings = HttpSettings::from(&config);
+        let state = AppState {
+            db,
+            bus,
+            config: std::sync::Arc::new(config),
+        };
+        let app = http::with_middleware(crate::api::routes().with_state(state.clone()), &settings);
+        Ok(Server {
+            listener,
+            app,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serve until `shutdown` resolves; then stop accepting, let in-flight requests finish for
+    /// up to the configured grace period, and close the database.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let addr = self.listener.local_addr()?;
+        tracing::info!(addr = %addr, mode = ?self.state.config.mode, "listening");
+        let grace = self.state.config.shutdown_grace;
+        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let graceful = axum::serve(
+            self.listener,
+            self.app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!(grace_seconds = grace.as_secs(), "shutting down: draining in-flight requests");
+            let _ = stopping_tx.send(true);
+        });
+        let deadline = async move {
+            let _ = stopping_rx.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = graceful.into_future() => served?,
+            () = deadline => tracing::warn!("grace period over: closing the connections still open"),
+        }
+        drop(self.state.bus);
+        self.state.db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn database_options(config: &Config) -> DbOptions {
+    let mut options = DbOptions::new(
+        config
+            .database
+            .url
+            .as_ref()
+            .map(|url| url.expose_secret().to_string()),
+        &config.data_dir,
+    );
+    options.max_connections = config.database.max_connections;
+    options
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch SIGTERM; only Ctrl-C will stop the server");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = terminate => tracing::info!(signal = "SIGTERM", "shutdown requested"),
+        _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "shutdown requested"),
+    }
+}
+
+/// Logs what the change bus delivers. Caches will subscribe the same way.
+async fn observe_changes(mut changes: Subscription) {
+    while let Some(event) = changes.recv().await {
+        match event {
+            ChangeEvent::Changed(change) => tracing::debug!(
+                topic = ?change.topic,
+                workspace_id = ?change.workspace_id,
+                id = change.id.as_deref().unwrap_or(""),
+                "change observed"
+            ),
+            ChangeEvent::Resync => tracing::info!("change bus resync: treating everything as changed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_errors_name_the_settings() {
+        let e = StartError::Listen {
+            addr: "127.0.0.1:80".parse().unwrap(),
+            source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+        };
+        assert!(e.to_string().starts_with("cannot listen on 127.0.0.1:80 (MANDATE_HOST/MANDATE_PORT)"));
+    }
+}

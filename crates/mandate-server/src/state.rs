@@ -1,0 +1,15 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use mandate_store::Db;
+use mandate_store::change_bus::ChangeBus;
+
+use crate::config::Config;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub bus: ChangeBus,
+    pub config: Arc<Config>,
+}

@@ -1,0 +1,53 @@
+//! Command line: `mandate [--config FILE] <serve|migrate>`. `--help` lists every environment
+//! variable from the settings table, so the help cannot fall behind the code.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use mandate_server::config::settings::environment_help;
+
+const ABOUT: &str = "Mandate: people delegate authority to AI agents, never their credentials.";
+
+const LONG_ABOUT: &str = "Mandate: people delegate authority to AI agents, never their credentials.\n\n\
+Users connect their accounts once; Mandate keeps the credentials encrypted and lets agents act \
+through policy-checked, audited requests or short-lived tokens.\n\n\
+Configuration comes from defaults, then an optional TOML file (--config or MANDATE_CONFIG), then \
+the environment. With nothing set, `mandate serve` runs in development mode on \
+http://127.0.0.1:8080 with SQLite under ./mandate-data.";
+
+#[derive(Debug, Parser)]
+#[command(name = "mandate", version, about = ABOUT, long_about = LONG_ABOUT,
+    after_help = "Run `mandate --help` for every environment variable.",
+    after_long_help = environment_help())]
+pub struct Cli {
+    /// TOML configuration file (same as MANDATE_CONFIG; the environment overrides it).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server: check the configuration, apply pending migrations, start the change
+    /// bus, listen on MANDATE_HOST:MANDATE_PORT. SIGTERM or Ctrl-C drain in-flight requests
+    /// (up to SHUTDOWN_GRACE_SECONDS) and stop.
+    #[command(after_long_help = environment_help())]
+    Serve,
+    /// Apply pending database migrations to DATABASE_URL (or the embedded SQLite) and exit.
+    /// `serve` does the same at start; this is for running them as a separate deploy step.
+    #[command(after_long_help = environment_help())]
+    Migrate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

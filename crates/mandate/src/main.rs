@@ -1,0 +1,99 @@
+//! `mandate`: the one binary. Configuration errors exit with status 2, start failures with 1,
+//! each as a single line on stderr naming what to fix.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mandate_server::config::{Config, ConfigFile, settings::CONFIG_FILE_ENV};
+use mandate_server::serve::{Server, shutdown_signal};
+use mandate_server::telemetry;
+use mandate_store::{Db, DbOptions};
+use secrecy::ExposeSecret;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let file = config_file(&cli);
+    let config = match Config::load(&|name| std::env::var_os(name), file.as_ref()) {
+        Ok(config) => config,
+        Err(e) => return fail(2, "configuration error", &e),
+    };
+    if let Err(e) = telemetry::init(config.log_format, &config.log_filter) {
+        return fail(2, "configuration error", &e);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(1, "cannot start the async runtime", &e),
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve => serve(config).await,
+            Command::Migrate => migrate(config).await,
+        }
+    })
+}
+
+/// `--config` wins over MANDATE_CONFIG; an empty MANDATE_CONFIG means none.
+fn config_file(cli: &Cli) -> Option<ConfigFile> {
+    if let Some(path) = &cli.config {
+        return Some(ConfigFile {
+            path: path.clone(),
+            named_by: "--config",
+        });
+    }
+    std::env::var_os(CONFIG_FILE_ENV)
+        .filter(|v| !v.is_empty())
+        .map(|path| ConfigFile {
+            path: path.into(),
+            named_by: CONFIG_FILE_ENV,
+        })
+}
+
+async fn serve(config: Config) -> ExitCode {
+    let server = match Server::start(config).await {
+        Ok(server) => server,
+        Err(e) => return fail(1, "cannot start", &e),
+    };
+    match server.run(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(1, "server failed", &e),
+    }
+}
+
+async fn migrate(config: Config) -> ExitCode {
+    let mut options = DbOptions::new(
+        config
+            .database
+            .url
+            .as_ref()
+            .map(|u| u.expose_secret().to_string()),
+        &config.data_dir,
+    );
+    options.max_connections = 2;
+    let db = match Db::connect(&options).await {
+        Ok(db) => db,
+        Err(e) => return fail(1, "cannot migrate", &e),
+    };
+    let result = db.migrate().await;
+    db.close().await;
+    match result {
+        Ok(report) => {
+            println!(
+                "database schema at version {} ({} migration(s) applied now)",
+                report.version, report.applied
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, "cannot migrate", &e),
+    }
+}
+
+fn fail(code: u8, what: &str, error: &dyn std::fmt::Display) -> ExitCode {
+    // One line, whatever the error carries.
+    let message = error.to_string().replace(['\n', '\r'], " ");
+    eprintln!("mandate: {what}: {message}");
+    ExitCode::from(code)
+}
