@@ -5,6 +5,7 @@
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use mandate_store::change_bus::{ChangeBus, ChangeEvent, Subscription};
@@ -96,29 +97,38 @@ impl Server {
         let addr = self.listener.local_addr()?;
         tracing::info!(addr = %addr, mode = ?self.state.config.mode, "listening");
         let grace = self.state.config.shutdown_grace;
-        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-        let graceful = axum::serve(
-            self.listener,
-            self.app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!(grace_seconds = grace.as_secs(), "shutting down: draining in-flight requests");
-            let _ = stopping_tx.send(true);
-        });
-        let deadline = async move {
-            let _ = stopping_rx.wait_for(|stopping| *stopping).await;
-            tokio::time::sleep(grace).await;
-        };
-        tokio::select! {
-            served = graceful.into_future() => served?,
-            () = deadline => tracing::warn!("grace period over: closing the connections still open"),
-        }
+        serve_until(self.listener, self.app, shutdown, grace).await?;
         drop(self.state.bus);
         self.state.db.close().await;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Serve `app` until `shutdown` resolves; then stop accepting connections and wait for the
+/// requests in flight, for at most `grace`, before returning.
+pub async fn serve_until(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+    let graceful = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!(grace_seconds = grace.as_secs(), "shutting down: draining in-flight requests");
+            let _ = stopping_tx.send(true);
+        });
+    let deadline = async move {
+        let _ = stopping_rx.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = graceful.into_future() => served?,
+        () = deadline => tracing::warn!("grace period over: closing the connections still open"),
+    }
+    Ok(())
 }
 
 fn database_options(config: &Config) -> DbOptions {

@@ -56,7 +56,13 @@ fn rejection_to_error(rejection: JsonRejection) -> ApiError {
 /// Replace every `"..."` in a serde message by `"…"`; field names (in backticks) stay.
 fn without_quoted_values(message: &str) -> String {
     // axum prefixes serde's message with its own context; keep only serde's part.
-    let message = message.rsplit_once(": ").map_or(message, |(_, tail)| tail);
+    let message = [
+        "Failed to deserialize the JSON body into the target type: ",
+        "Failed to parse the request body as JSON: ",
+    ]
+    .iter()
+    .find_map(|prefix| message.strip_prefix(prefix))
+    .unwrap_or(message);
     let mut out = String::with_capacity(message.len());
     let mut inside = false;
     for c in message.chars() {
@@ -86,7 +92,9 @@ mod tests {
             "invalid type: string \"…\", expected u32 at line 1 column 20"
         );
         assert_eq!(
-            without_quoted_values("missing field `name` at line 1 column 2"),
+            without_quoted_values(
+                "Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 2"
+            ),
             "missing field `name` at line 1 column 2"
         );
     }

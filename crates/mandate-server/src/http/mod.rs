@@ -73,7 +73,7 @@ fn cors(origin: &str) -> Option<CorsLayer> {
     let origin = HeaderValue::from_str(origin).ok()?;
     Some(
         CorsLayer::new()
-            .allow_origin(AllowOrigin::exact(origin))
+            .allow_origin(AllowOrigin::list([origin]))
             .allow_credentials(true)
             .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
             .allow_headers([

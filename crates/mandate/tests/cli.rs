@@ -1,0 +1,229 @@
+//! The `mandate` binary as an operator runs it: real processes, real PostgreSQL (throwaway
+//! clusters from mandate-testkit), real HTTP.
+
+use std::path::Path;
+use std::time::Duration;
+
+use mandate_server::config::settings::SETTINGS;
+use mandate_testkit::pg::{self, PgCluster};
+use mandate_testkit::server::{self, ServerProcess};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mandate");
+const KEY: &str = "3f1a9c0e5b7d2f4e6a8c0b1d3e5f7a9c2b4d6e8f0a1c3e5b7d9f1a2c4e6b8d0f";
+
+fn bin() -> &'static Path {
+    Path::new(BIN)
+}
+
+async fn health(addr: std::net::SocketAddr) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[test]
+fn help_explains_every_command_and_variable() {
+    let out = server::run(bin(), &["--help"], &[]);
+    assert!(out.status.success());
+    for word in ["serve", "migrate", "--config", "MANDATE_CONFIG"] {
+        assert!(out.stdout.contains(word), "--help lacks {word}");
+    }
+    for setting in SETTINGS {
+        assert!(out.stdout.contains(setting.env), "--help lacks {}", setting.env);
+    }
+    let serve = server::run(bin(), &["serve", "--help"], &[]);
+    assert!(serve.stdout.contains("SHUTDOWN_GRACE_SECONDS") && serve.stdout.contains("DATABASE_URL"));
+}
+
+#[tokio::test]
+async fn serves_health_on_the_embedded_defaults() {
+    let server = ServerProcess::spawn(bin(), &[("MANDATE_PORT", "0")]);
+    let addr = server.wait_listening();
+    assert_eq!(health(addr).await, (200, r#"{"status":"ok"}"#.to_string()));
+    let data = server.workdir().join("mandate-data");
+    assert!(data.join("mandate.db").exists(), "SQLite file under ./mandate-data");
+    assert!(data.join("dev-encryption-key").exists());
+    server.wait_for_event(
+        "DEVELOPMENT KEY GENERATED: a new encryption key was written next to the data. Anyone who can read it can decrypt every stored secret. Production needs ENCRYPTION_KEY.",
+        |_| true,
+        Duration::from_secs(1),
+    );
+    let ready = server.wait_for_event("database ready", |_| true, Duration::from_secs(1));
+    assert_eq!(ready["fields"]["backend"], "sqlite");
+    assert!(!server.output().contains(KEY));
+}
+
+/// Each bad value stops the start with one `mandate: ...` line that names it, exit status 2 for
+/// configuration and 1 for what fails at start, never a panic.
+#[test]
+fn bad_configuration_stops_the_start_with_one_clear_line() {
+    let dir = mandate_testkit::TempDir::new("badcfg");
+    let toml = dir.path().join("mandate.toml");
+    std::fs::write(&toml, "port = 8080\nprot = 1\n").unwrap();
+    let toml = toml.to_str().unwrap().to_string();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port().to_string();
+
+    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>, i32, &str)> = vec![
+        (vec![("MANDATE_PORT", "80a")], vec!["serve"], 2, "mandate: configuration error: MANDATE_PORT: `80a` is not a port number"),
+        (vec![("MANDATE_PORT", "99999")], vec!["serve"], 2, "mandate: configuration error: MANDATE_PORT: `99999`"),
+        (vec![("MANDATE_CONFIG", "/nonexistent/mandate.toml")], vec!["serve"], 2, "mandate: configuration error: MANDATE_CONFIG (/nonexistent/mandate.toml): cannot read the file"),
+        (vec![], vec!["--config", &toml, "serve"], 2, "is not a known setting"),
+        (vec![("ENCRYPTION_KEY_FILE", "/nonexistent/kek")], vec!["serve"], 2, "mandate: configuration error: ENCRYPTION_KEY_FILE (/nonexistent/kek): cannot read the file"),
+        (vec![("ENCRYPTION_KEY", "abc123")], vec!["serve"], 2, "mandate: configuration error: ENCRYPTION_KEY: must be 64 hexadecimal characters"),
+        (vec![("RUST_LOG", "info,[[[")], vec!["serve"], 2, "mandate: configuration error: RUST_LOG:"),
+        (vec![("DATABASE_URL", "mysql://root:pw@db/mandate")], vec!["serve"], 1, "mandate: cannot start: DATABASE_URL: unsupported scheme `mysql`"),
+        (vec![("DATABASE_URL", "postgres://svc:topsecret@127.0.0.1:1/mandate")], vec!["serve"], 1, "mandate: cannot start: cannot connect to the database at postgres://svc:***@127.0.0.1:1/mandate"),
+        (vec![("DATABASE_URL", "postgres://svc:topsecret@127.0.0.1:1/mandate")], vec!["migrate"], 1, "mandate: cannot migrate: cannot connect to the database at postgres://svc:***@127.0.0.1:1/mandate"),
+        (vec![("MANDATE_PORT", &taken_port)], vec!["serve"], 1, "(MANDATE_HOST/MANDATE_PORT): Address already in use"),
+        (vec![("MANDATE_ENV", "production")], vec!["serve"], 2, "ENCRYPTION_KEY is missing"),
+    ];
+    for (env, args, code, expected) in cases {
+        let mut env = env;
+        env.push(("LOG_FORMAT", "json"));
+        let out = server::run(bin(), &args, &env);
+        let error_lines: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("mandate: ")).collect();
+        assert_eq!(out.status.code(), Some(code), "{env:?}: {}", out.stderr);
+        assert_eq!(error_lines.len(), 1, "{env:?}: one error line, got: {}", out.stderr);
+        assert!(error_lines[0].contains(expected), "{env:?}: {:?} does not contain {expected:?}", error_lines[0]);
+        let everything = format!("{}{}", out.stdout, out.stderr);
+        assert!(!everything.contains("panicked") && !everything.contains("backtrace"), "{everything}");
+        assert!(!everything.contains("topsecret"), "a password was printed: {everything}");
+        // Anything else on stderr is a JSON log line, not a stray message.
+        for line in out.stderr.lines().filter(|l| !l.starts_with("mandate: ")) {
+            assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "stray line: {line}");
+        }
+    }
+    drop(taken);
+}
+
+#[tokio::test]
+async fn production_starts_with_real_secrets_and_sends_hsts() {
+    let server = ServerProcess::spawn(
+        bin(),
+        &[
+            ("MANDATE_PORT", "0"),
+            ("MANDATE_ENV", "production"),
+            ("ENCRYPTION_KEY", KEY),
+            ("PUBLIC_URL", "https://mandate.example.com"),
+        ],
+    );
+    let addr = server.wait_listening();
+    let r = reqwest::get(format!("http://{addr}/health")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=63072000; includeSubDomains");
+    assert!(!server.workdir().join("mandate-data/dev-encryption-key").exists());
+    assert_eq!(server.count_events("running in DEVELOPMENT mode: secrets are generated and checks relaxed; set MANDATE_ENV=production for real use", |_| true), 0);
+    assert!(!server.output().contains(KEY));
+}
+
+#[tokio::test]
+async fn sigterm_and_sigint_stop_cleanly() {
+    for signal in ["TERM", "INT"] {
+        let mut server = ServerProcess::spawn(bin(), &[("MANDATE_PORT", "0")]);
+        let addr = server.wait_listening();
+        assert_eq!(health(addr).await.0, 200);
+        server.signal(signal);
+        let status = server.wait_exit(Duration::from_secs(20)).expect("exited after the signal");
+        assert!(status.success(), "exit status {status:?} after SIG{signal}");
+        server.wait_for_event("stopped", |_| true, Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn migrate_applies_once_then_reports_up_to_date() {
+    let dir = mandate_testkit::TempDir::new("migrate");
+    let first = server::run_in(bin(), dir.path(), &["migrate"], &[]);
+    assert!(first.status.success(), "{}", first.stderr);
+    assert!(first.stdout.contains("database schema at version 1 (1 migration(s) applied now)"), "{}", first.stdout);
+    let again = server::run_in(bin(), dir.path(), &["migrate"], &[]);
+    assert!(again.stdout.contains("(0 migration(s) applied now)"), "{}", again.stdout);
+    assert!(dir.path().join("mandate-data/mandate.db").exists());
+}
+
+/// Two `serve` processes on one PostgreSQL: both migrate at once, both receive every change
+/// notification, and both treat a lost listener connection as "everything changed".
+#[tokio::test]
+async fn two_replicas_share_one_postgres_and_its_change_bus() {
+    let url = pg::fresh_database();
+    let env = [("MANDATE_PORT", "0"), ("DATABASE_URL", url.as_str())];
+    let a = ServerProcess::spawn(bin(), &env);
+    let b = ServerProcess::spawn(bin(), &env);
+    let (addr_a, addr_b) = (a.wait_listening(), b.wait_listening());
+    assert_eq!(health(addr_a).await.0, 200);
+    assert_eq!(health(addr_b).await.0, 200);
+    for replica in [&a, &b] {
+        let ready = replica.wait_for_event("database ready", |_| true, Duration::from_secs(1));
+        assert_eq!(ready["fields"]["backend"], "postgres");
+    }
+
+    let cluster = pg::shared();
+    let database = url.rsplit('/').next().unwrap();
+    cluster.psql(
+        database,
+        r#"SELECT pg_notify('mandate_changes', '{"topic":"workspace","id":"w-from-elsewhere"}')"#,
+    );
+    for replica in [&a, &b] {
+        replica.wait_for_event(
+            "change observed",
+            |e| e["fields"]["id"] == "w-from-elsewhere",
+            Duration::from_secs(10),
+        );
+    }
+
+    let killed = cluster.psql(
+        database,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = 'mandate-change-bus' AND datname = current_database()",
+    );
+    assert_eq!(killed, "2", "one listener per replica");
+    for replica in [&a, &b] {
+        replica.wait_for_event(
+            "change bus resync: treating everything as changed",
+            |_| true,
+            Duration::from_secs(15),
+        );
+    }
+    cluster.psql(
+        database,
+        r#"SELECT pg_notify('mandate_changes', '{"topic":"workspace","id":"after-reconnect"}')"#,
+    );
+    for replica in [&a, &b] {
+        replica.wait_for_event(
+            "change observed",
+            |e| e["fields"]["id"] == "after-reconnect",
+            Duration::from_secs(10),
+        );
+    }
+}
+
+/// `/health` reports the database: 503 `degraded` while PostgreSQL is down, `ok` once it is back.
+#[tokio::test]
+async fn health_degrades_while_postgres_is_down_and_recovers() {
+    let cluster = PgCluster::start();
+    let url = cluster.create_database();
+    let server = ServerProcess::spawn(bin(), &[("MANDATE_PORT", "0"), ("DATABASE_URL", url.as_str())]);
+    let addr = server.wait_listening();
+    assert_eq!(health(addr).await, (200, r#"{"status":"ok"}"#.to_string()));
+
+    cluster.stop();
+    assert_eq!(health(addr).await, (503, r#"{"status":"degraded"}"#.to_string()));
+
+    cluster.restart();
+    let mut last = (0, String::new());
+    for _ in 0..50 {
+        last = health(addr).await;
+        if last.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(last, (200, r#"{"status":"ok"}"#.to_string()));
+}
