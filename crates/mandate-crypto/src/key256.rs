@@ -13,7 +13,9 @@ pub struct Key256(Zeroizing<[u8; KEY_LEN]>);
 /// Why text is not a usable key. Never carries the key text itself.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum KeyError {
-    #[error("must be 64 hexadecimal characters (as made by `openssl rand -hex 32`), got {found} characters")]
+    #[error(
+        "must be 64 hexadecimal characters (as made by `openssl rand -hex 32`), got {found} characters"
+    )]
     WrongLength { found: usize },
     #[error("must be hexadecimal (0-9, a-f), found another character at position {position}")]
     NotHex { position: usize },
@@ -122,7 +124,10 @@ mod tests {
         );
         let mut bad = SAMPLE.to_string();
         bad.replace_range(10..11, "g");
-        assert_eq!(Key256::from_hex(&bad), Err(KeyError::NotHex { position: 10 }));
+        assert_eq!(
+            Key256::from_hex(&bad),
+            Err(KeyError::NotHex { position: 10 })
+        );
         // Multi-byte characters count as characters, not bytes, and never panic.
         assert_eq!(
             Key256::from_hex(&"é".repeat(32)),
@@ -138,7 +143,10 @@ mod tests {
         bad.push('0');
         let message = Key256::from_hex(&bad).unwrap_err().to_string();
         assert!(!message.contains(&SAMPLE[..16]));
-        assert_eq!(format!("{:?}", Key256::from_hex(SAMPLE).unwrap()), "Key256(<redacted>)");
+        assert_eq!(
+            format!("{:?}", Key256::from_hex(SAMPLE).unwrap()),
+            "Key256(<redacted>)"
+        );
     }
 
     #[test]

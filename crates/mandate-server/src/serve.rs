@@ -42,7 +42,9 @@ impl Server {
     pub async fn start(mut config: Config) -> Result<Server, StartError> {
         production::check(&config)?;
         if config.mode == RunMode::Development {
-            tracing::warn!("running in DEVELOPMENT mode: secrets are generated and checks relaxed; set MANDATE_ENV=production for real use");
+            tracing::warn!(
+                "running in DEVELOPMENT mode: secrets are generated and checks relaxed; set MANDATE_ENV=production for real use"
+            );
         }
         match dev_key::ensure(&mut config)? {
             Some(DevKey::Generated(path)) => tracing::warn!(
@@ -67,12 +69,13 @@ impl Server {
         let bus = ChangeBus::start(&db).await?;
         tokio::spawn(observe_changes(bus.subscribe()));
 
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
         let settings = HttpSettings::from(&config);
         let state = AppState {
             db,
@@ -93,7 +96,10 @@ impl Server {
 
     /// Serve until `shutdown` resolves; then stop accepting, let in-flight requests finish for
     /// up to the configured grace period, and close the database.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let addr = self.listener.local_addr()?;
         tracing::info!(addr = %addr, mode = ?self.state.config.mode, "listening");
         let grace = self.state.config.shutdown_grace;
@@ -114,12 +120,18 @@ pub async fn serve_until(
     grace: Duration,
 ) -> std::io::Result<()> {
     let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-    let graceful = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!(grace_seconds = grace.as_secs(), "shutting down: draining in-flight requests");
-            let _ = stopping_tx.send(true);
-        });
+    let graceful = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!(
+            grace_seconds = grace.as_secs(),
+            "shutting down: draining in-flight requests"
+        );
+        let _ = stopping_tx.send(true);
+    });
     let deadline = async move {
         let _ = stopping_rx.wait_for(|stopping| *stopping).await;
         tokio::time::sleep(grace).await;
@@ -141,6 +153,7 @@ fn database_options(config: &Config) -> DbOptions {
         &config.data_dir,
     );
     options.max_connections = config.database.max_connections;
+    options.connect_timeout = config.database.connect_timeout;
     options
 }
 
@@ -173,7 +186,9 @@ async fn observe_changes(mut changes: Subscription) {
                 id = change.id.as_deref().unwrap_or(""),
                 "change observed"
             ),
-            ChangeEvent::Resync => tracing::info!("change bus resync: treating everything as changed"),
+            ChangeEvent::Resync => {
+                tracing::info!("change bus resync: treating everything as changed")
+            }
         }
     }
 }
@@ -188,6 +203,9 @@ mod tests {
             addr: "127.0.0.1:80".parse().unwrap(),
             source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
         };
-        assert!(e.to_string().starts_with("cannot listen on 127.0.0.1:80 (MANDATE_HOST/MANDATE_PORT)"));
+        assert!(
+            e.to_string()
+                .starts_with("cannot listen on 127.0.0.1:80 (MANDATE_HOST/MANDATE_PORT)")
+        );
     }
 }

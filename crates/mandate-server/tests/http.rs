@@ -1,6 +1,7 @@
 //! The HTTP stack end to end, in process: servers on 127.0.0.1:0, real HTTP clients.
 //! Middleware behaviour is exercised with small test routes wrapped in the production stack
 //! (`http::with_middleware`); `/health` and startup use the real `Server`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -107,7 +108,10 @@ async fn error_of(response: reqwest::Response) -> String {
         "error responses are JSON"
     );
     let body: serde_json::Value = response.json().await.unwrap();
-    body["error"].as_str().expect("an `error` string").to_string()
+    body["error"]
+        .as_str()
+        .expect("an `error` string")
+        .to_string()
 }
 
 #[tokio::test]
@@ -149,14 +153,26 @@ async fn json_bodies_are_checked() {
     assert!(error_of(r).await.starts_with("invalid request body"));
 
     // A value in the wrong place is not echoed back: it may be a secret.
-    let r = post(r#"{"name": ["sk-live-abcdef"]}"#).send().await.unwrap();
+    let r = post(r#"{"name": ["sk-live-abcdef"]}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(!error_of(r).await.contains("sk-live"));
 
-    let r = client.post(server.url("/echo")).body(r#"{"name":"ada"}"#).send().await.unwrap();
+    let r = client
+        .post(server.url("/echo"))
+        .body(r#"{"name":"ada"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 415);
     assert!(error_of(r).await.contains("application/json"));
-    assert_eq!(server.calls.load(Ordering::SeqCst), 1, "only the valid body reached the handler");
+    assert_eq!(
+        server.calls.load(Ordering::SeqCst),
+        1,
+        "only the valid body reached the handler"
+    );
 }
 
 #[tokio::test]
@@ -184,7 +200,10 @@ async fn oversized_bodies_get_413_before_the_handler_runs() {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");
-    assert!(response.contains(r#"{"error":"request body too large"}"#), "{response}");
+    assert!(
+        response.contains(r#"{"error":"request body too large"}"#),
+        "{response}"
+    );
 
     assert_eq!(server.calls.load(Ordering::SeqCst), 0);
 }
@@ -194,10 +213,20 @@ async fn request_ids_are_kept_when_plain_and_made_otherwise() {
     let server = TestServer::start(settings(), Duration::from_secs(5)).await;
     let client = reqwest::Client::new();
 
-    let r = client.get(server.url("/nope")).header("x-request-id", "lb-42.a_b").send().await.unwrap();
+    let r = client
+        .get(server.url("/nope"))
+        .header("x-request-id", "lb-42.a_b")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-request-id"], "lb-42.a_b");
 
-    let r = client.get(server.url("/nope")).header("x-request-id", "bad id<script>").send().await.unwrap();
+    let r = client
+        .get(server.url("/nope"))
+        .header("x-request-id", "bad id<script>")
+        .send()
+        .await
+        .unwrap();
     let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
     assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
 
@@ -209,7 +238,14 @@ async fn request_ids_are_kept_when_plain_and_made_otherwise() {
 #[tokio::test]
 async fn security_headers_on_every_response_and_hsts_only_over_tls() {
     let plain = TestServer::start(settings(), Duration::from_secs(5)).await;
-    let tls = TestServer::start(HttpSettings { hsts: true, ..settings() }, Duration::from_secs(5)).await;
+    let tls = TestServer::start(
+        HttpSettings {
+            hsts: true,
+            ..settings()
+        },
+        Duration::from_secs(5),
+    )
+    .await;
     for path in ["/nope", "/slow"] {
         let r = reqwest::get(plain.url(path)).await.unwrap();
         let h = r.headers();
@@ -217,20 +253,29 @@ async fn security_headers_on_every_response_and_hsts_only_over_tls() {
         assert_eq!(h["x-frame-options"], "DENY");
         assert_eq!(h["referrer-policy"], "no-referrer");
         let csp = h["content-security-policy"].to_str().unwrap();
-        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(
+            csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
         assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
         assert_eq!(h["cache-control"], "no-store");
         assert!(h.get("strict-transport-security").is_none());
     }
     let r = reqwest::get(tls.url("/nope")).await.unwrap();
-    assert_eq!(r.headers()["strict-transport-security"], "max-age=63072000; includeSubDomains");
+    assert_eq!(
+        r.headers()["strict-transport-security"],
+        "max-age=63072000; includeSubDomains"
+    );
 }
 
 #[tokio::test]
 async fn cors_allows_the_dashboard_origin_only() {
     let dashboard = "https://dash.example.com";
     let with_origin = TestServer::start(
-        HttpSettings { dashboard_origin: Some(dashboard.into()), ..settings() },
+        HttpSettings {
+            dashboard_origin: Some(dashboard.into()),
+            ..settings()
+        },
         Duration::from_secs(5),
     )
     .await;
@@ -249,13 +294,20 @@ async fn cors_allows_the_dashboard_origin_only() {
     assert_eq!(r.headers()["access-control-allow-origin"], dashboard);
     assert_eq!(r.headers()["access-control-allow-credentials"], "true");
 
-    let r = preflight(&with_origin, "https://evil.example.com").await.unwrap();
+    let r = preflight(&with_origin, "https://evil.example.com")
+        .await
+        .unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
 
     let r = preflight(&without, dashboard).await.unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
 
-    let r = client.get(with_origin.url("/slow")).header("origin", dashboard).send().await.unwrap();
+    let r = client
+        .get(with_origin.url("/slow"))
+        .header("origin", dashboard)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], dashboard);
 }
 
@@ -267,7 +319,10 @@ async fn shutdown_drains_in_flight_requests_and_refuses_new_ones() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     server.shutdown();
 
-    let response = in_flight.await.unwrap().expect("the in-flight request completes");
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request completes");
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "done");
     server.done.await.unwrap().unwrap();
@@ -286,14 +341,20 @@ async fn shutdown_gives_up_on_requests_after_the_grace_period() {
     let started = Instant::now();
     server.shutdown();
     server.done.await.unwrap().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(30), "did not wait for the 60 s handler");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "did not wait for the 60 s handler"
+    );
     drop(stuck);
 }
 
 // ---- The real server -------------------------------------------------------------------------
 
 fn config(vars: &[(&str, &str)]) -> Config {
-    let map: HashMap<String, OsString> = vars.iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+    let map: HashMap<String, OsString> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect();
     Config::load(&|name| map.get(name).cloned(), None).unwrap()
 }
 

@@ -43,7 +43,8 @@ impl Db {
                 "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = '_sqlx_migrations'"
             }
         };
-        let exists: i64 = crate::on_pool!(self, pool => sqlx::query_scalar(exists_sql).fetch_one(pool).await)?;
+        let exists: i64 =
+            crate::on_pool!(self, pool => sqlx::query_scalar(exists_sql).fetch_one(pool).await)?;
         if exists == 0 {
             return Ok(Vec::new());
         }

@@ -87,7 +87,10 @@ mod tests {
         assert_eq!(validate_name("  Acme  ").unwrap(), "Acme");
         assert!(validate_name("   ").is_err());
         assert!(validate_name(&"x".repeat(101)).is_err());
-        assert_eq!(validate_name(&"é".repeat(100)).unwrap().chars().count(), 100);
+        assert_eq!(
+            validate_name(&"é".repeat(100)).unwrap().chars().count(),
+            100
+        );
         assert!(validate_name("a\nb").is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! The store suite: every test is written once and runs on SQLite and on PostgreSQL (a throwaway
 //! cluster started by mandate-testkit). Test names show the backend: `sqlite::...`, `postgres::...`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::time::Duration;
 
@@ -109,7 +110,10 @@ async fn workspace_rename_and_missing(db: &Db) {
     assert_eq!(renamed.created_at, a.created_at);
     let missing = workspaces::rename(db, uuid::Uuid::now_v7(), "X").await;
     assert!(matches!(missing, Err(StoreError::NotFound("workspace"))));
-    assert_eq!(workspaces::get(db, uuid::Uuid::now_v7()).await.unwrap(), None);
+    assert_eq!(
+        workspaces::get(db, uuid::Uuid::now_v7()).await.unwrap(),
+        None
+    );
     assert!(matches!(
         workspaces::create(db, "", OffsetDateTime::now_utc()).await,
         Err(StoreError::Invalid { field: "name", .. })
@@ -140,7 +144,10 @@ async fn change_bus_delivers_to_local_subscribers(db: &Db) {
         .in_workspace(uuid::Uuid::now_v7())
         .with_id("abc");
     bus.publish(&change).await.unwrap();
-    assert_eq!(next_event(&mut first).await, ChangeEvent::Changed(change.clone()));
+    assert_eq!(
+        next_event(&mut first).await,
+        ChangeEvent::Changed(change.clone())
+    );
     assert_eq!(next_event(&mut second).await, ChangeEvent::Changed(change));
 }
 
@@ -158,7 +165,10 @@ async fn postgres_change_bus_reaches_every_replica() {
 
     let change = Change::new(Topic::Workspace).with_id("from-a");
     bus_a.publish(&change).await.unwrap();
-    assert_eq!(next_event(&mut sub_a).await, ChangeEvent::Changed(change.clone()));
+    assert_eq!(
+        next_event(&mut sub_a).await,
+        ChangeEvent::Changed(change.clone())
+    );
     assert_eq!(next_event(&mut sub_b).await, ChangeEvent::Changed(change));
 }
 
@@ -174,8 +184,13 @@ async fn postgres_change_bus_resyncs_after_losing_its_connection() {
     let killed: Vec<bool> = mandate_store::on_pool!(&db, pool => sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE application_name = 'mandate-change-bus' AND datname = current_database()")
-        .fetch_all(pool).await).unwrap();
-    assert_eq!(killed, vec![true], "exactly one listener connection per bus");
+        .fetch_all(pool).await)
+    .unwrap();
+    assert_eq!(
+        killed,
+        vec![true],
+        "exactly one listener connection per bus"
+    );
 
     assert_eq!(next_event(&mut sub).await, ChangeEvent::Resync);
 
@@ -204,7 +219,8 @@ async fn postgres_concurrent_migrations_take_turns() {
     assert_eq!(ra.version, rb.version);
     let total = mandate_store::embedded_migrations(Backend::Postgres).len() as i64;
     let recorded: i64 = mandate_store::on_pool!(&a, pool => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(pool).await).unwrap();
+        "SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(pool).await)
+    .unwrap();
     assert_eq!(recorded, total, "each migration applied exactly once");
 }
 
@@ -227,7 +243,11 @@ fn migration_folders_hold_the_same_versions() {
     assert_eq!(sqlite, versions("postgres"), "same file names, same order");
     for (i, name) in sqlite.iter().enumerate() {
         let number: usize = name.split('_').next().unwrap().parse().unwrap();
-        assert_eq!(number, i + 1, "migrations are numbered 0001, 0002, ... without gaps");
+        assert_eq!(
+            number,
+            i + 1,
+            "migrations are numbered 0001, 0002, ... without gaps"
+        );
     }
 }
 
@@ -237,7 +257,10 @@ async fn unsupported_and_unreachable_databases_are_clear_errors() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("DATABASE_URL") && err.contains("mysql"), "{err}");
+    assert!(
+        err.contains("DATABASE_URL") && err.contains("mysql"),
+        "{err}"
+    );
     assert!(!err.contains("secret"), "{err}");
 
     let mut options = DbOptions::new(Some("postgres://u:secret@127.0.0.1:1/db".into()), "x");

@@ -122,7 +122,10 @@ impl PgCluster {
 
     /// Start a stopped cluster again on the same port.
     pub fn restart(&self) {
-        assert!(self.pg_ctl_start(), "PostgreSQL test cluster did not restart");
+        assert!(
+            self.pg_ctl_start(),
+            "PostgreSQL test cluster did not restart"
+        );
     }
 
     fn initdb(&self) {
@@ -130,7 +133,16 @@ impl PgCluster {
             .server_command("initdb")
             .arg("-D")
             .arg(&self.data)
-            .args(["-U", ROLE, "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"])
+            .args([
+                "-U",
+                ROLE,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ])
             .output()
             .expect("run initdb");
         assert!(
@@ -221,6 +233,8 @@ pub fn fresh_database() -> String {
 
 /// A detached process (own session, so Ctrl-C on the test run does not kill it) that waits for
 /// this test process to exit and then tears the shared cluster down.
+// Never waited on by design: the watchdog outlives this process.
+#[allow(clippy::zombie_processes)]
 fn spawn_watchdog(cluster: &PgCluster) {
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {teardown}",
@@ -263,7 +277,8 @@ fn server_bin_dir() -> PathBuf {
         return bin;
     }
     if let Some(dir) = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
+        std::env::split_paths(&paths)
+            .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
     }) {
         return dir;
     }

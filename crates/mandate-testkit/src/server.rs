@@ -70,11 +70,10 @@ pub fn run_in(bin: &Path, workdir: &Path, args: &[&str], envs: &[(&str, &str)]) 
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let status = wait_with_timeout(&mut child, Duration::from_secs(60))
-        .unwrap_or_else(|| {
-            let _ = child.kill();
-            panic!("mandate {args:?} did not exit within 60 s")
-        });
+    let status = wait_with_timeout(&mut child, Duration::from_secs(60)).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("mandate {args:?} did not exit within 60 s")
+    });
     Finished {
         status,
         stdout: out.join().unwrap_or_default(),
@@ -88,7 +87,12 @@ impl ServerProcess {
         Self::spawn_in(bin, TempDir::new("serve"), &["serve"], envs)
     }
 
-    pub fn spawn_in(bin: &Path, workdir: TempDir, args: &[&str], envs: &[(&str, &str)]) -> ServerProcess {
+    pub fn spawn_in(
+        bin: &Path,
+        workdir: TempDir,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> ServerProcess {
         let mut child = command(bin, workdir.path(), envs)
             .args(args)
             .stdin(Stdio::null())
@@ -137,10 +141,11 @@ impl ServerProcess {
         let mut lines = lock.lock().unwrap();
         loop {
             for line in lines.iter() {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-                    if v["fields"]["message"] == message && pred(&v) {
-                        return v;
-                    }
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+                    && v["fields"]["message"] == message
+                    && pred(&v)
+                {
+                    return v;
                 }
             }
             let now = Instant::now();

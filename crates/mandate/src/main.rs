@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mandate_server::config::{Config, ConfigFile, settings::CONFIG_FILE_ENV};
-use mandate_server::serve::{Server, shutdown_signal};
+use mandate_server::serve::{Server, StartError, shutdown_signal};
 use mandate_server::telemetry;
 use mandate_store::{Db, DbOptions};
 use secrecy::ExposeSecret;
@@ -24,7 +24,10 @@ fn main() -> ExitCode {
     if let Err(e) = telemetry::init(config.log_format, &config.log_filter) {
         return fail(2, "configuration error", &e);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => return fail(1, "cannot start the async runtime", &e),
     };
@@ -55,6 +58,7 @@ fn config_file(cli: &Cli) -> Option<ConfigFile> {
 async fn serve(config: Config) -> ExitCode {
     let server = match Server::start(config).await {
         Ok(server) => server,
+        Err(StartError::Config(e)) => return fail(2, "configuration error", &e),
         Err(e) => return fail(1, "cannot start", &e),
     };
     match server.run(shutdown_signal()).await {
@@ -73,6 +77,7 @@ async fn migrate(config: Config) -> ExitCode {
         &config.data_dir,
     );
     options.max_connections = 2;
+    options.connect_timeout = config.database.connect_timeout;
     let db = match Db::connect(&options).await {
         Ok(db) => db,
         Err(e) => return fail(1, "cannot migrate", &e),

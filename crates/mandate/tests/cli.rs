@@ -1,5 +1,6 @@
 //! The `mandate` binary as an operator runs it: real processes, real PostgreSQL (throwaway
 //! clusters from mandate-testkit), real HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::path::Path;
 use std::time::Duration;
@@ -36,10 +37,16 @@ fn help_explains_every_command_and_variable() {
         assert!(out.stdout.contains(word), "--help lacks {word}");
     }
     for setting in SETTINGS {
-        assert!(out.stdout.contains(setting.env), "--help lacks {}", setting.env);
+        assert!(
+            out.stdout.contains(setting.env),
+            "--help lacks {}",
+            setting.env
+        );
     }
     let serve = server::run(bin(), &["serve", "--help"], &[]);
-    assert!(serve.stdout.contains("SHUTDOWN_GRACE_SECONDS") && serve.stdout.contains("DATABASE_URL"));
+    assert!(
+        serve.stdout.contains("SHUTDOWN_GRACE_SECONDS") && serve.stdout.contains("DATABASE_URL")
+    );
 }
 
 #[tokio::test]
@@ -48,7 +55,10 @@ async fn serves_health_on_the_embedded_defaults() {
     let addr = server.wait_listening();
     assert_eq!(health(addr).await, (200, r#"{"status":"ok"}"#.to_string()));
     let data = server.workdir().join("mandate-data");
-    assert!(data.join("mandate.db").exists(), "SQLite file under ./mandate-data");
+    assert!(
+        data.join("mandate.db").exists(),
+        "SQLite file under ./mandate-data"
+    );
     assert!(data.join("dev-encryption-key").exists());
     server.wait_for_event(
         "DEVELOPMENT KEY GENERATED: a new encryption key was written next to the data. Anyone who can read it can decrypt every stored secret. Production needs ENCRYPTION_KEY.",
@@ -70,35 +80,137 @@ fn bad_configuration_stops_the_start_with_one_clear_line() {
     let toml = toml.to_str().unwrap().to_string();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_port = taken.local_addr().unwrap().port().to_string();
+    let zero_key = "0".repeat(64);
 
-    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>, i32, &str)> = vec![
-        (vec![("MANDATE_PORT", "80a")], vec!["serve"], 2, "mandate: configuration error: MANDATE_PORT: `80a` is not a port number"),
-        (vec![("MANDATE_PORT", "99999")], vec!["serve"], 2, "mandate: configuration error: MANDATE_PORT: `99999`"),
-        (vec![("MANDATE_CONFIG", "/nonexistent/mandate.toml")], vec!["serve"], 2, "mandate: configuration error: MANDATE_CONFIG (/nonexistent/mandate.toml): cannot read the file"),
-        (vec![], vec!["--config", &toml, "serve"], 2, "is not a known setting"),
-        (vec![("ENCRYPTION_KEY_FILE", "/nonexistent/kek")], vec!["serve"], 2, "mandate: configuration error: ENCRYPTION_KEY_FILE (/nonexistent/kek): cannot read the file"),
-        (vec![("ENCRYPTION_KEY", "abc123")], vec!["serve"], 2, "mandate: configuration error: ENCRYPTION_KEY: must be 64 hexadecimal characters"),
-        (vec![("RUST_LOG", "info,[[[")], vec!["serve"], 2, "mandate: configuration error: RUST_LOG:"),
-        (vec![("DATABASE_URL", "mysql://root:pw@db/mandate")], vec!["serve"], 1, "mandate: cannot start: DATABASE_URL: unsupported scheme `mysql`"),
-        (vec![("DATABASE_URL", "postgres://svc:topsecret@127.0.0.1:1/mandate")], vec!["serve"], 1, "mandate: cannot start: cannot connect to the database at postgres://svc:***@127.0.0.1:1/mandate"),
-        (vec![("DATABASE_URL", "postgres://svc:topsecret@127.0.0.1:1/mandate")], vec!["migrate"], 1, "mandate: cannot migrate: cannot connect to the database at postgres://svc:***@127.0.0.1:1/mandate"),
-        (vec![("MANDATE_PORT", &taken_port)], vec!["serve"], 1, "(MANDATE_HOST/MANDATE_PORT): Address already in use"),
-        (vec![("MANDATE_ENV", "production")], vec!["serve"], 2, "ENCRYPTION_KEY is missing"),
+    // (environment, arguments, exit status, what the error line says)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>, i32, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![("MANDATE_PORT", "80a")],
+            vec!["serve"],
+            2,
+            "mandate: configuration error: MANDATE_PORT: `80a` is not a port number",
+        ),
+        (
+            vec![("MANDATE_PORT", "99999")],
+            vec!["serve"],
+            2,
+            "mandate: configuration error: MANDATE_PORT: `99999`",
+        ),
+        (
+            vec![("MANDATE_CONFIG", "/nonexistent/mandate.toml")],
+            vec!["serve"],
+            2,
+            "mandate: configuration error: MANDATE_CONFIG (/nonexistent/mandate.toml): cannot read the file",
+        ),
+        (
+            vec![],
+            vec!["--config", &toml, "serve"],
+            2,
+            "is not a known setting",
+        ),
+        (
+            vec![("ENCRYPTION_KEY_FILE", "/nonexistent/kek")],
+            vec!["serve"],
+            2,
+            "mandate: configuration error: ENCRYPTION_KEY_FILE (/nonexistent/kek): cannot read the file",
+        ),
+        (
+            vec![("ENCRYPTION_KEY", "abc123")],
+            vec!["serve"],
+            2,
+            "mandate: configuration error: ENCRYPTION_KEY: must be 64 hexadecimal characters",
+        ),
+        (
+            vec![("RUST_LOG", "info,[[[")],
+            vec!["serve"],
+            2,
+            "mandate: configuration error: RUST_LOG:",
+        ),
+        (
+            vec![("DATABASE_URL", "mysql://root:pw@db/mandate")],
+            vec!["serve"],
+            1,
+            "mandate: cannot start: DATABASE_URL: unsupported scheme `mysql`",
+        ),
+        (
+            vec![(
+                "DATABASE_URL",
+                "postgres://svc:topsecret@127.0.0.1:1/mandate",
+            )],
+            vec!["serve"],
+            1,
+            "mandate: cannot start: cannot connect to the database at postgres://svc:***@127.0.0.1:1/mandate",
+        ),
+        (
+            vec![(
+                "DATABASE_URL",
+                "postgres://svc:topsecret@127.0.0.1:1/mandate",
+            )],
+            vec!["migrate"],
+            1,
+            "mandate: cannot migrate: cannot connect to the database at postgres://svc:***@127.0.0.1:1/mandate",
+        ),
+        (
+            vec![("MANDATE_PORT", &taken_port)],
+            vec!["serve"],
+            1,
+            "(MANDATE_HOST/MANDATE_PORT): Address already in use",
+        ),
+        (
+            vec![("MANDATE_ENV", "production")],
+            vec!["serve"],
+            2,
+            "mandate: configuration error: production mode (MANDATE_ENV=production): ENCRYPTION_KEY is missing",
+        ),
+        (
+            vec![
+                ("MANDATE_ENV", "production"),
+                ("ENCRYPTION_KEY", &zero_key),
+                ("PUBLIC_URL", "https://m.example.com"),
+            ],
+            vec!["serve"],
+            2,
+            "ENCRYPTION_KEY is a placeholder",
+        ),
     ];
     for (env, args, code, expected) in cases {
         let mut env = env;
         env.push(("LOG_FORMAT", "json"));
+        env.push(("DATABASE_CONNECT_TIMEOUT_SECONDS", "1"));
         let out = server::run(bin(), &args, &env);
-        let error_lines: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("mandate: ")).collect();
+        let error_lines: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("mandate: "))
+            .collect();
         assert_eq!(out.status.code(), Some(code), "{env:?}: {}", out.stderr);
-        assert_eq!(error_lines.len(), 1, "{env:?}: one error line, got: {}", out.stderr);
-        assert!(error_lines[0].contains(expected), "{env:?}: {:?} does not contain {expected:?}", error_lines[0]);
+        assert_eq!(
+            error_lines.len(),
+            1,
+            "{env:?}: one error line, got: {}",
+            out.stderr
+        );
+        assert!(
+            error_lines[0].contains(expected),
+            "{env:?}: {:?} does not contain {expected:?}",
+            error_lines[0]
+        );
         let everything = format!("{}{}", out.stdout, out.stderr);
-        assert!(!everything.contains("panicked") && !everything.contains("backtrace"), "{everything}");
-        assert!(!everything.contains("topsecret"), "a password was printed: {everything}");
+        assert!(
+            !everything.contains("panicked") && !everything.contains("backtrace"),
+            "{everything}"
+        );
+        assert!(
+            !everything.contains("topsecret"),
+            "a password was printed: {everything}"
+        );
         // Anything else on stderr is a JSON log line, not a stray message.
         for line in out.stderr.lines().filter(|l| !l.starts_with("mandate: ")) {
-            assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "stray line: {line}");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(line).is_ok(),
+                "stray line: {line}"
+            );
         }
     }
     drop(taken);
@@ -118,8 +230,16 @@ async fn production_starts_with_real_secrets_and_sends_hsts() {
     let addr = server.wait_listening();
     let r = reqwest::get(format!("http://{addr}/health")).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["strict-transport-security"], "max-age=63072000; includeSubDomains");
-    assert!(!server.workdir().join("mandate-data/dev-encryption-key").exists());
+    assert_eq!(
+        r.headers()["strict-transport-security"],
+        "max-age=63072000; includeSubDomains"
+    );
+    assert!(
+        !server
+            .workdir()
+            .join("mandate-data/dev-encryption-key")
+            .exists()
+    );
     assert_eq!(server.count_events("running in DEVELOPMENT mode: secrets are generated and checks relaxed; set MANDATE_ENV=production for real use", |_| true), 0);
     assert!(!server.output().contains(KEY));
 }
@@ -131,7 +251,9 @@ async fn sigterm_and_sigint_stop_cleanly() {
         let addr = server.wait_listening();
         assert_eq!(health(addr).await.0, 200);
         server.signal(signal);
-        let status = server.wait_exit(Duration::from_secs(20)).expect("exited after the signal");
+        let status = server
+            .wait_exit(Duration::from_secs(20))
+            .expect("exited after the signal");
         assert!(status.success(), "exit status {status:?} after SIG{signal}");
         server.wait_for_event("stopped", |_| true, Duration::from_secs(1));
     }
@@ -142,9 +264,19 @@ fn migrate_applies_once_then_reports_up_to_date() {
     let dir = mandate_testkit::TempDir::new("migrate");
     let first = server::run_in(bin(), dir.path(), &["migrate"], &[]);
     assert!(first.status.success(), "{}", first.stderr);
-    assert!(first.stdout.contains("database schema at version 1 (1 migration(s) applied now)"), "{}", first.stdout);
+    assert!(
+        first
+            .stdout
+            .contains("database schema at version 1 (1 migration(s) applied now)"),
+        "{}",
+        first.stdout
+    );
     let again = server::run_in(bin(), dir.path(), &["migrate"], &[]);
-    assert!(again.stdout.contains("(0 migration(s) applied now)"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("(0 migration(s) applied now)"),
+        "{}",
+        again.stdout
+    );
     assert!(dir.path().join("mandate-data/mandate.db").exists());
 }
 
@@ -209,12 +341,18 @@ async fn two_replicas_share_one_postgres_and_its_change_bus() {
 async fn health_degrades_while_postgres_is_down_and_recovers() {
     let cluster = PgCluster::start();
     let url = cluster.create_database();
-    let server = ServerProcess::spawn(bin(), &[("MANDATE_PORT", "0"), ("DATABASE_URL", url.as_str())]);
+    let server = ServerProcess::spawn(
+        bin(),
+        &[("MANDATE_PORT", "0"), ("DATABASE_URL", url.as_str())],
+    );
     let addr = server.wait_listening();
     assert_eq!(health(addr).await, (200, r#"{"status":"ok"}"#.to_string()));
 
     cluster.stop();
-    assert_eq!(health(addr).await, (503, r#"{"status":"degraded"}"#.to_string()));
+    assert_eq!(
+        health(addr).await,
+        (503, r#"{"status":"degraded"}"#.to_string())
+    );
 
     cluster.restart();
     let mut last = (0, String::new());

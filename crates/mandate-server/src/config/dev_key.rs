@@ -43,7 +43,10 @@ pub fn ensure(config: &mut Config) -> Result<Option<DevKey>, ConfigError> {
 }
 
 fn write_new(dir: &Path, path: &Path, hex: &str) -> std::io::Result<()> {
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     // create_new: never overwrite a key that appeared meanwhile (another process).
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -64,7 +67,10 @@ fn check_private(path: &Path, origin: &str) -> Result<(), ConfigError> {
     if mode & 0o077 != 0 {
         return Err(ConfigError::new(
             origin,
-            format!("is readable by other users (mode {:o}); run `chmod 600` on it", mode & 0o777),
+            format!(
+                "is readable by other users (mode {:o}); run `chmod 600` on it",
+                mode & 0o777
+            ),
         ));
     }
     Ok(())

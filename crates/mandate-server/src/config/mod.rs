@@ -80,6 +80,7 @@ pub struct DatabaseConfig {
     /// None: SQLite under the data directory.
     pub url: Option<SecretString>,
     pub max_connections: u32,
+    pub connect_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -104,32 +105,60 @@ impl Config {
         let host: IpAddr = p.parse("host", "an IP address (e.g. 127.0.0.1, 0.0.0.0 or ::)")?;
         let port: u16 = p.parse("port", "a port number (0-65535)")?;
         let config = Config {
-            mode: p.choice("env", &[("development", RunMode::Development), ("production", RunMode::Production)])?,
+            mode: p.choice(
+                "env",
+                &[
+                    ("development", RunMode::Development),
+                    ("production", RunMode::Production),
+                ],
+            )?,
             listen: SocketAddr::new(host, port),
             data_dir: PathBuf::from(p.text("data_dir")?),
-            public_url: p.optional("public_url")?.map(|v| parse_public_url(&v)).transpose()?,
-            dashboard_origin: p.optional("dashboard_origin")?.map(|v| parse_origin(&v)).transpose()?,
+            public_url: p.optional("public_url").map(parse_public_url).transpose()?,
+            dashboard_origin: p
+                .optional("dashboard_origin")
+                .map(parse_origin)
+                .transpose()?,
             database: DatabaseConfig {
-                url: p.optional("database_url")?.map(|v| SecretString::from(v.text.as_str())),
+                url: p
+                    .optional("database_url")
+                    .map(|v| SecretString::from(v.text.as_str())),
                 max_connections: p.ranged("database_max_connections", 1, 1000)? as u32,
+                connect_timeout: Duration::from_secs(p.ranged(
+                    "database_connect_timeout_seconds",
+                    1,
+                    300,
+                )?),
             },
             encryption: EncryptionConfig {
                 mode: p.choice("encryption_key_mode", &[("env", KeyMode::Env)])?,
                 key: p
-                    .optional("encryption_key")?
-                    .map(|v| Key256::from_hex(&v.text).map_err(|e| ConfigError::new(&v.origin, e.to_string())))
+                    .optional("encryption_key")
+                    .map(|v| {
+                        Key256::from_hex(&v.text)
+                            .map_err(|e| ConfigError::new(&v.origin, e.to_string()))
+                    })
                     .transpose()?,
             },
             jwt: JwtConfig {
-                private_key_pem: p.optional("jwt_private_key")?.map(|v| parse_pem(&v)).transpose()?,
-                kid: p.optional("jwt_kid")?.map(|v| parse_kid(&v)).transpose()?,
+                private_key_pem: p.optional("jwt_private_key").map(parse_pem).transpose()?,
+                kid: p.optional("jwt_kid").map(parse_kid).transpose()?,
             },
-            agent_token_ttl: Duration::from_secs(p.ranged("agent_token_ttl_seconds", 60, 86_400)?),
-            bootstrap_secret_ttl: Duration::from_secs(p.ranged("bootstrap_secret_ttl_hours", 1, 168)? * 3600),
+            agent_token_ttl: Duration::from_secs(p.ranged(
+                "agent_token_ttl_seconds",
+                60,
+                86_400,
+            )?),
+            bootstrap_secret_ttl: Duration::from_secs(
+                p.ranged("bootstrap_secret_ttl_hours", 1, 168)? * 3600,
+            ),
             ssrf_allow_private: p.boolean("ssrf_allow_private")?,
             max_request_body_bytes: p.ranged("max_request_body_bytes", 1024, 1 << 30)? as usize,
             shutdown_grace: Duration::from_secs(p.ranged("shutdown_grace_seconds", 0, 3600)?),
-            log_format: p.choice("log_format", &[("human", LogFormat::Human), ("json", LogFormat::Json)])?,
+            log_format: p.choice(
+                "log_format",
+                &[("human", LogFormat::Human), ("json", LogFormat::Json)],
+            )?,
             log_filter: p.text("log_filter")?,
         };
         Ok(config)
@@ -137,7 +166,9 @@ impl Config {
 
     /// Where HSTS and `Secure` cookies apply: the public URL is https.
     pub fn served_over_tls(&self) -> bool {
-        self.public_url.as_ref().is_some_and(|u| u.scheme() == "https")
+        self.public_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "https")
     }
 }
 
@@ -147,13 +178,15 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn optional(&self, key: &str) -> Result<Option<&sources::RawValue>, ConfigError> {
-        Ok(self.raw.get(key))
+    fn optional(&self, key: &str) -> Option<&sources::RawValue> {
+        self.raw.get(key)
     }
 
     fn required(&self, key: &str) -> Result<&sources::RawValue, ConfigError> {
         let env = settings::find(key).map_or(key, |s| s.env);
-        self.raw.get(key).ok_or_else(|| ConfigError::new(env, "is required"))
+        self.raw
+            .get(key)
+            .ok_or_else(|| ConfigError::new(env, "is required"))
     }
 
     fn text(&self, key: &str) -> Result<String, ConfigError> {
@@ -162,10 +195,12 @@ impl Parser<'_> {
 
     fn parse<T: std::str::FromStr>(&self, key: &str, expected: &str) -> Result<T, ConfigError> {
         let v = self.required(key)?;
-        v.text
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError::new(&v.origin, format!("`{}` is not {expected}", v.text.as_str())))
+        v.text.trim().parse().map_err(|_| {
+            ConfigError::new(
+                &v.origin,
+                format!("`{}` is not {expected}", v.text.as_str()),
+            )
+        })
     }
 
     fn ranged(&self, key: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
@@ -173,13 +208,26 @@ impl Parser<'_> {
         let n: u64 = self.parse(key, &expected)?;
         if !(min..=max).contains(&n) {
             let v = self.required(key)?;
-            return Err(ConfigError::new(&v.origin, format!("`{n}` is not {expected}")));
+            return Err(ConfigError::new(
+                &v.origin,
+                format!("`{n}` is not {expected}"),
+            ));
         }
         Ok(n)
     }
 
     fn boolean(&self, key: &str) -> Result<bool, ConfigError> {
-        self.choice(key, &[("true", true), ("1", true), ("yes", true), ("false", false), ("0", false), ("no", false)])
+        self.choice(
+            key,
+            &[
+                ("true", true),
+                ("1", true),
+                ("yes", true),
+                ("false", false),
+                ("0", false),
+                ("no", false),
+            ],
+        )
     }
 
     fn choice<T: Copy>(&self, key: &str, options: &[(&str, T)]) -> Result<T, ConfigError> {
@@ -191,19 +239,32 @@ impl Parser<'_> {
             .map(|(_, value)| *value)
             .ok_or_else(|| {
                 let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-                ConfigError::new(&v.origin, format!("`{}` is not one of: {}", v.text.as_str(), names.join(", ")))
+                ConfigError::new(
+                    &v.origin,
+                    format!("`{}` is not one of: {}", v.text.as_str(), names.join(", ")),
+                )
             })
     }
 }
 
 fn parse_public_url(v: &sources::RawValue) -> Result<Url, ConfigError> {
-    let url = Url::parse(v.text.trim())
-        .map_err(|e| ConfigError::new(&v.origin, format!("`{}` is not a URL: {e}", v.text.as_str())))?;
+    let url = Url::parse(v.text.trim()).map_err(|e| {
+        ConfigError::new(
+            &v.origin,
+            format!("`{}` is not a URL: {e}", v.text.as_str()),
+        )
+    })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(ConfigError::new(&v.origin, "must be an http:// or https:// URL with a host"));
+        return Err(ConfigError::new(
+            &v.origin,
+            "must be an http:// or https:// URL with a host",
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err(ConfigError::new(&v.origin, "must not carry credentials, a query or a fragment"));
+        return Err(ConfigError::new(
+            &v.origin,
+            "must not carry credentials, a query or a fragment",
+        ));
     }
     Ok(url)
 }
@@ -215,7 +276,10 @@ fn parse_origin(v: &sources::RawValue) -> Result<String, ConfigError> {
         .map_err(|e| ConfigError::new(&v.origin, format!("`{text}` is not an origin: {e}")))?;
     let origin = url.origin();
     if !origin.is_tuple() || !matches!(url.scheme(), "http" | "https") {
-        return Err(ConfigError::new(&v.origin, format!("`{text}` is not an http(s) origin")));
+        return Err(ConfigError::new(
+            &v.origin,
+            format!("`{text}` is not an http(s) origin"),
+        ));
     }
     let serialized = origin.ascii_serialization();
     if text.trim_end_matches('/') != serialized {
@@ -231,11 +295,17 @@ fn parse_origin(v: &sources::RawValue) -> Result<String, ConfigError> {
 fn parse_pem(v: &sources::RawValue) -> Result<SecretString, ConfigError> {
     let text = v.text.trim();
     if !text.starts_with("-----BEGIN ") || !text.contains("PRIVATE KEY-----") {
-        return Err(ConfigError::new(&v.origin, "is not a PEM private key (-----BEGIN ... PRIVATE KEY-----)"));
+        return Err(ConfigError::new(
+            &v.origin,
+            "is not a PEM private key (-----BEGIN ... PRIVATE KEY-----)",
+        ));
     }
     // The smallest real key we accept (P-256 in PKCS#8) is about 240 characters of PEM.
     if text.len() < 200 {
-        return Err(ConfigError::new(&v.origin, "is too short to be a real private key"));
+        return Err(ConfigError::new(
+            &v.origin,
+            "is too short to be a real private key",
+        ));
     }
     Ok(SecretString::from(text))
 }
@@ -243,9 +313,14 @@ fn parse_pem(v: &sources::RawValue) -> Result<SecretString, ConfigError> {
 fn parse_kid(v: &sources::RawValue) -> Result<String, ConfigError> {
     let kid = v.text.trim();
     let ok = (1..=64).contains(&kid.len())
-        && kid.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && kid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !ok {
-        return Err(ConfigError::new(&v.origin, "must be 1-64 characters of A-Z, a-z, 0-9, -, _ or ."));
+        return Err(ConfigError::new(
+            &v.origin,
+            "must be 1-64 characters of A-Z, a-z, 0-9, -, _ or .",
+        ));
     }
     Ok(kid.to_string())
 }

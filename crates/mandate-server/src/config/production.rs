@@ -7,7 +7,15 @@ use super::{Config, ConfigError, KeyMode, RunMode};
 
 /// Database passwords that ship in examples, images and tutorials.
 const DEFAULT_PASSWORDS: &[&str] = &[
-    "postgres", "password", "changeme", "change-me", "mandate", "secret", "admin", "root", "example",
+    "postgres",
+    "password",
+    "changeme",
+    "change-me",
+    "mandate",
+    "secret",
+    "admin",
+    "root",
+    "example",
 ];
 const MIN_DATABASE_PASSWORD: usize = 12;
 
@@ -51,10 +59,13 @@ fn problems(config: &Config) -> Vec<String> {
         )),
         Some(_) => {}
     }
-    if let Some(url) = &config.database.url {
-        if let Some(problem) = database_password_problem(url.expose_secret()) {
-            out.push(problem);
-        }
+    if let Some(problem) = config
+        .database
+        .url
+        .as_ref()
+        .and_then(|url| database_password_problem(url.expose_secret()))
+    {
+        out.push(problem);
     }
     out
 }
@@ -74,7 +85,10 @@ fn database_password_problem(database_url: &str) -> Option<String> {
     let url = url::Url::parse(database_url).ok()?;
     let password = url.password()?;
     let decoded: String = percent_decode(password);
-    if DEFAULT_PASSWORDS.iter().any(|d| d.eq_ignore_ascii_case(&decoded)) {
+    if DEFAULT_PASSWORDS
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(&decoded))
+    {
         return Some("DATABASE_URL carries a well-known default password".to_string());
     }
     if decoded.chars().count() < MIN_DATABASE_PASSWORD {

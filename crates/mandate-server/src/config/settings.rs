@@ -17,56 +17,152 @@ pub struct Setting {
     pub help: &'static str,
 }
 
-const fn setting(key: &'static str, env: &'static str, default: Option<&'static str>, help: &'static str) -> Setting {
-    Setting { key, env, default, secret: false, help }
+const fn setting(
+    key: &'static str,
+    env: &'static str,
+    default: Option<&'static str>,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        key,
+        env,
+        default,
+        secret: false,
+        help,
+    }
 }
 
 const fn secret(key: &'static str, env: &'static str, help: &'static str) -> Setting {
-    Setting { key, env, default: None, secret: true, help }
+    Setting {
+        key,
+        env,
+        default: None,
+        secret: true,
+        help,
+    }
 }
 
 /// The environment variable that names the TOML file (`--config` does the same).
 pub const CONFIG_FILE_ENV: &str = "MANDATE_CONFIG";
 
 pub const SETTINGS: &[Setting] = &[
-    setting("env", "MANDATE_ENV", Some("development"),
-        "`development` or `production`. Production refuses to start with a missing, default or weak secret; development generates what it needs and says so."),
-    setting("host", "MANDATE_HOST", Some("127.0.0.1"),
-        "IP address to listen on (0.0.0.0 or :: for every interface)."),
-    setting("port", "MANDATE_PORT", Some("8080"),
-        "TCP port to listen on (0 picks a free port; the bound address is logged)."),
-    setting("data_dir", "MANDATE_DATA_DIR", Some("./mandate-data"),
-        "Directory for the embedded SQLite database and development keys (created 0700)."),
-    setting("public_url", "PUBLIC_URL", None,
-        "Base URL clients use to reach Mandate, e.g. https://mandate.example.com. An https URL turns on HSTS. Required in production."),
-    setting("dashboard_origin", "DASHBOARD_ORIGIN", None,
-        "The one browser origin allowed cross-origin (CORS), e.g. https://dashboard.example.com. Unset: no cross-origin access."),
-    secret("database_url", "DATABASE_URL",
-        "sqlite://path/to/file.db or postgres://user:password@host:5432/db. Unset: SQLite at <data_dir>/mandate.db."),
-    setting("database_max_connections", "DATABASE_MAX_CONNECTIONS", Some("10"),
-        "Size of the database connection pool (1-1000)."),
-    setting("encryption_key_mode", "ENCRYPTION_KEY_MODE", Some("env"),
-        "Where the key encryption key comes from. `env`: ENCRYPTION_KEY."),
-    secret("encryption_key", "ENCRYPTION_KEY",
-        "Key encryption key, 64 hex characters (openssl rand -hex 32). Development without it: generated into <data_dir>/dev-encryption-key."),
-    secret("jwt_private_key", "JWT_PRIVATE_KEY",
-        "PEM private key that signs the JWTs Mandate issues."),
-    setting("jwt_kid", "JWT_KID", None,
-        "Key id published with JWT_PRIVATE_KEY in the JWKS."),
-    setting("agent_token_ttl_seconds", "AGENT_TOKEN_TTL_SECONDS", Some("7200"),
-        "Lifetime of agent access tokens, in seconds (60-86400)."),
-    setting("bootstrap_secret_ttl_hours", "BOOTSTRAP_SECRET_TTL_HOURS", Some("1"),
-        "Lifetime of agent bootstrap secrets, in hours (1-168)."),
-    setting("ssrf_allow_private", "SSRF_ALLOW_PRIVATE", Some("false"),
-        "Allow outbound requests to private and loopback addresses (true/false). Only for local testing."),
-    setting("max_request_body_bytes", "MAX_REQUEST_BODY_BYTES", Some("1048576"),
-        "Largest request body accepted; larger ones get 413 before any handler runs."),
-    setting("shutdown_grace_seconds", "SHUTDOWN_GRACE_SECONDS", Some("30"),
-        "On SIGTERM/SIGINT, how long in-flight requests may take to finish (0-3600)."),
-    setting("log_format", "LOG_FORMAT", Some("human"),
-        "`human` or `json` (one JSON object per line)."),
-    setting("log_filter", "RUST_LOG", Some("info"),
-        "Log filter, e.g. `info` or `info,mandate_store=debug`."),
+    setting(
+        "env",
+        "MANDATE_ENV",
+        Some("development"),
+        "`development` or `production`. Production refuses to start with a missing, default or weak secret; development generates what it needs and says so.",
+    ),
+    setting(
+        "host",
+        "MANDATE_HOST",
+        Some("127.0.0.1"),
+        "IP address to listen on (0.0.0.0 or :: for every interface).",
+    ),
+    setting(
+        "port",
+        "MANDATE_PORT",
+        Some("8080"),
+        "TCP port to listen on (0 picks a free port; the bound address is logged).",
+    ),
+    setting(
+        "data_dir",
+        "MANDATE_DATA_DIR",
+        Some("./mandate-data"),
+        "Directory for the embedded SQLite database and development keys (created 0700).",
+    ),
+    setting(
+        "public_url",
+        "PUBLIC_URL",
+        None,
+        "Base URL clients use to reach Mandate, e.g. https://mandate.example.com. An https URL turns on HSTS. Required in production.",
+    ),
+    setting(
+        "dashboard_origin",
+        "DASHBOARD_ORIGIN",
+        None,
+        "The one browser origin allowed cross-origin (CORS), e.g. https://dashboard.example.com. Unset: no cross-origin access.",
+    ),
+    secret(
+        "database_url",
+        "DATABASE_URL",
+        "sqlite://path/to/file.db or postgres://user:password@host:5432/db. Unset: SQLite at <data_dir>/mandate.db.",
+    ),
+    setting(
+        "database_max_connections",
+        "DATABASE_MAX_CONNECTIONS",
+        Some("10"),
+        "Size of the database connection pool (1-1000).",
+    ),
+    setting(
+        "database_connect_timeout_seconds",
+        "DATABASE_CONNECT_TIMEOUT_SECONDS",
+        Some("10"),
+        "How long to keep trying to reach the database at start, and to wait for a pooled connection (1-300).",
+    ),
+    setting(
+        "encryption_key_mode",
+        "ENCRYPTION_KEY_MODE",
+        Some("env"),
+        "Where the key encryption key comes from. `env`: ENCRYPTION_KEY.",
+    ),
+    secret(
+        "encryption_key",
+        "ENCRYPTION_KEY",
+        "Key encryption key, 64 hex characters (openssl rand -hex 32). Development without it: generated into <data_dir>/dev-encryption-key.",
+    ),
+    secret(
+        "jwt_private_key",
+        "JWT_PRIVATE_KEY",
+        "PEM private key that signs the JWTs Mandate issues.",
+    ),
+    setting(
+        "jwt_kid",
+        "JWT_KID",
+        None,
+        "Key id published with JWT_PRIVATE_KEY in the JWKS.",
+    ),
+    setting(
+        "agent_token_ttl_seconds",
+        "AGENT_TOKEN_TTL_SECONDS",
+        Some("7200"),
+        "Lifetime of agent access tokens, in seconds (60-86400).",
+    ),
+    setting(
+        "bootstrap_secret_ttl_hours",
+        "BOOTSTRAP_SECRET_TTL_HOURS",
+        Some("1"),
+        "Lifetime of agent bootstrap secrets, in hours (1-168).",
+    ),
+    setting(
+        "ssrf_allow_private",
+        "SSRF_ALLOW_PRIVATE",
+        Some("false"),
+        "Allow outbound requests to private and loopback addresses (true/false). Only for local testing.",
+    ),
+    setting(
+        "max_request_body_bytes",
+        "MAX_REQUEST_BODY_BYTES",
+        Some("1048576"),
+        "Largest request body accepted; larger ones get 413 before any handler runs.",
+    ),
+    setting(
+        "shutdown_grace_seconds",
+        "SHUTDOWN_GRACE_SECONDS",
+        Some("30"),
+        "On SIGTERM/SIGINT, how long in-flight requests may take to finish (0-3600).",
+    ),
+    setting(
+        "log_format",
+        "LOG_FORMAT",
+        Some("human"),
+        "`human` or `json` (one JSON object per line).",
+    ),
+    setting(
+        "log_filter",
+        "RUST_LOG",
+        Some("info"),
+        "Log filter, e.g. `info` or `info,mandate_store=debug`.",
+    ),
 ];
 
 pub fn find(key: &str) -> Option<&'static Setting> {
@@ -75,7 +171,8 @@ pub fn find(key: &str) -> Option<&'static Setting> {
 
 /// The help text listing every environment variable, for `mandate --help`.
 pub fn environment_help() -> String {
-    let mut out = String::from("Environment (overrides the TOML file, which overrides the defaults):\n");
+    let mut out =
+        String::from("Environment (overrides the TOML file, which overrides the defaults):\n");
     out.push_str(&format!(
         "  {CONFIG_FILE_ENV}\n      Path of an optional TOML configuration file (same as --config). Its keys are the\n      lower-case names below, e.g. `port = 8080`.\n"
     ));
@@ -102,9 +199,18 @@ mod tests {
     fn keys_and_variables_are_unique_and_documented_in_help() {
         let help = environment_help();
         for (i, s) in SETTINGS.iter().enumerate() {
-            assert!(SETTINGS[i + 1..].iter().all(|o| o.key != s.key && o.env != s.env), "{s:?}");
+            assert!(
+                SETTINGS[i + 1..]
+                    .iter()
+                    .all(|o| o.key != s.key && o.env != s.env),
+                "{s:?}"
+            );
             assert!(help.contains(s.env), "{} missing from help", s.env);
-            assert!(!s.secret || s.default.is_none(), "a secret has no default: {}", s.env);
+            assert!(
+                !s.secret || s.default.is_none(),
+                "a secret has no default: {}",
+                s.env
+            );
         }
     }
 
@@ -114,7 +220,11 @@ mod tests {
         let doc = include_str!("../../../../docs/configuration.md");
         assert!(doc.contains(CONFIG_FILE_ENV));
         for s in SETTINGS {
-            assert!(doc.contains(s.env), "docs/configuration.md does not mention {}", s.env);
+            assert!(
+                doc.contains(s.env),
+                "docs/configuration.md does not mention {}",
+                s.env
+            );
         }
     }
 }

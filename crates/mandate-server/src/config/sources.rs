@@ -112,10 +112,18 @@ fn from_env(setting: &Setting, env: EnvSource<'_>) -> Result<Option<RawValue>, C
     }
 }
 
-fn from_toml(setting: &Setting, table: &toml::Table, file: &Path) -> Result<Option<RawValue>, ConfigError> {
+fn from_toml(
+    setting: &Setting,
+    table: &toml::Table,
+    file: &Path,
+) -> Result<Option<RawValue>, ConfigError> {
     let direct = table.get(setting.key);
     let file_key = format!("{}_file", setting.key);
-    let path = if setting.secret { table.get(&file_key) } else { None };
+    let path = if setting.secret {
+        table.get(&file_key)
+    } else {
+        None
+    };
     let origin = |key: &str| format!("`{key}` in {}", file.display());
     match (direct, path) {
         (Some(_), Some(_)) => Err(ConfigError::new(
@@ -143,10 +151,16 @@ fn scalar_text(value: &toml::Value, origin: &str, secret: bool) -> Result<String
         toml::Value::String(s) => Ok(s.clone()),
         toml::Value::Integer(i) => Ok(i.to_string()),
         toml::Value::Boolean(b) => Ok(b.to_string()),
-        other if secret => Err(ConfigError::new(origin, format!("must be a string, not a {}", other.type_str()))),
+        other if secret => Err(ConfigError::new(
+            origin,
+            format!("must be a string, not a {}", other.type_str()),
+        )),
         other => Err(ConfigError::new(
             origin,
-            format!("must be a string, an integer or a boolean, not a {}", other.type_str()),
+            format!(
+                "must be a string, an integer or a boolean, not a {}",
+                other.type_str()
+            ),
         )),
     }
 }

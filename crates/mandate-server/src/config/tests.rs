@@ -14,14 +14,20 @@ fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
 }
 
 fn load_with_file(vars: &[(&str, &str)], file: Option<&ConfigFile>) -> Result<Config, ConfigError> {
-    let map: HashMap<String, OsString> = vars.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+    let map: HashMap<String, OsString> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), OsString::from(v)))
+        .collect();
     Config::load(&|name| map.get(name).cloned(), file)
 }
 
 fn toml_file(dir: &mandate_testkit::TempDir, text: &str) -> ConfigFile {
     let path = dir.path().join("mandate.toml");
     std::fs::write(&path, text).unwrap();
-    ConfigFile { path, named_by: "--config" }
+    ConfigFile {
+        path,
+        named_by: "--config",
+    }
 }
 
 #[test]
@@ -41,7 +47,10 @@ fn defaults_need_nothing() {
 #[test]
 fn environment_overrides_file_overrides_defaults() {
     let dir = mandate_testkit::TempDir::new("cfg");
-    let file = toml_file(&dir, "port = 9000\nhost = \"0.0.0.0\"\nlog_format = \"json\"\nssrf_allow_private = true\n");
+    let file = toml_file(
+        &dir,
+        "port = 9000\nhost = \"0.0.0.0\"\nlog_format = \"json\"\nssrf_allow_private = true\n",
+    );
     let c = load_with_file(&[("MANDATE_PORT", "9100")], Some(&file)).unwrap();
     assert_eq!(c.listen.to_string(), "0.0.0.0:9100");
     assert_eq!(c.log_format, LogFormat::Json);
@@ -51,19 +60,35 @@ fn environment_overrides_file_overrides_defaults() {
 #[test]
 fn bad_values_name_their_variable_or_file_key() {
     let e = load(&[("MANDATE_PORT", "80a")]).unwrap_err();
-    assert_eq!(e.to_string(), "MANDATE_PORT: `80a` is not a port number (0-65535)");
+    assert_eq!(
+        e.to_string(),
+        "MANDATE_PORT: `80a` is not a port number (0-65535)"
+    );
     let e = load(&[("MANDATE_PORT", "70000")]).unwrap_err();
     assert!(e.to_string().starts_with("MANDATE_PORT:"), "{e}");
     let e = load(&[("MANDATE_HOST", "example.com")]).unwrap_err();
-    assert!(e.to_string().starts_with("MANDATE_HOST: `example.com` is not an IP address"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("MANDATE_HOST: `example.com` is not an IP address"),
+        "{e}"
+    );
     let e = load(&[("MANDATE_ENV", "prod")]).unwrap_err();
-    assert_eq!(e.to_string(), "MANDATE_ENV: `prod` is not one of: development, production");
+    assert_eq!(
+        e.to_string(),
+        "MANDATE_ENV: `prod` is not one of: development, production"
+    );
     let e = load(&[("AGENT_TOKEN_TTL_SECONDS", "10")]).unwrap_err();
-    assert_eq!(e.to_string(), "AGENT_TOKEN_TTL_SECONDS: `10` is not a whole number from 60 to 86400");
+    assert_eq!(
+        e.to_string(),
+        "AGENT_TOKEN_TTL_SECONDS: `10` is not a whole number from 60 to 86400"
+    );
     let e = load(&[("SSRF_ALLOW_PRIVATE", "maybe")]).unwrap_err();
     assert!(e.to_string().starts_with("SSRF_ALLOW_PRIVATE:"), "{e}");
     let e = load(&[("ENCRYPTION_KEY_MODE", "rot13")]).unwrap_err();
-    assert!(e.to_string().starts_with("ENCRYPTION_KEY_MODE: `rot13`"), "{e}");
+    assert!(
+        e.to_string().starts_with("ENCRYPTION_KEY_MODE: `rot13`"),
+        "{e}"
+    );
 
     let dir = mandate_testkit::TempDir::new("cfg");
     let file = toml_file(&dir, "port = \"http\"\n");
@@ -71,7 +96,10 @@ fn bad_values_name_their_variable_or_file_key() {
     assert!(e.to_string().starts_with("`port` in "), "{e}");
     let file = toml_file(&dir, "prot = 1\n");
     let e = load_with_file(&[], Some(&file)).unwrap_err();
-    assert!(e.to_string().contains("`prot`") && e.to_string().contains("not a known setting"), "{e}");
+    assert!(
+        e.to_string().contains("`prot`") && e.to_string().contains("not a known setting"),
+        "{e}"
+    );
     let file = toml_file(&dir, "port = 1\nhost = [\n");
     let e = load_with_file(&[], Some(&file)).unwrap_err();
     assert!(e.to_string().contains("invalid TOML at line 2"), "{e}");
@@ -80,22 +108,44 @@ fn bad_values_name_their_variable_or_file_key() {
 
 #[test]
 fn missing_config_file_is_named() {
-    let file = ConfigFile { path: "/nonexistent/mandate.toml".into(), named_by: "MANDATE_CONFIG" };
+    let file = ConfigFile {
+        path: "/nonexistent/mandate.toml".into(),
+        named_by: "MANDATE_CONFIG",
+    };
     let e = load_with_file(&[], Some(&file)).unwrap_err();
-    assert!(e.to_string().starts_with("MANDATE_CONFIG (/nonexistent/mandate.toml): cannot read the file"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("MANDATE_CONFIG (/nonexistent/mandate.toml): cannot read the file"),
+        "{e}"
+    );
 }
 
 #[test]
 fn secrets_are_never_echoed() {
     let wrong = "deadbeefdeadbeefcafe";
     let e = load(&[("ENCRYPTION_KEY", wrong)]).unwrap_err().to_string();
-    assert!(e.starts_with("ENCRYPTION_KEY: must be 64 hexadecimal characters"), "{e}");
+    assert!(
+        e.starts_with("ENCRYPTION_KEY: must be 64 hexadecimal characters"),
+        "{e}"
+    );
     assert!(!e.contains(wrong), "{e}");
-    let e = load(&[("JWT_PRIVATE_KEY", "my-super-secret-signing-key")]).unwrap_err().to_string();
-    assert!(e.starts_with("JWT_PRIVATE_KEY:") && !e.contains("super-secret"), "{e}");
-    let c = load(&[("ENCRYPTION_KEY", KEY), ("DATABASE_URL", "postgres://u:pw-secret@h/db")]).unwrap();
+    let e = load(&[("JWT_PRIVATE_KEY", "my-super-secret-signing-key")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("JWT_PRIVATE_KEY:") && !e.contains("super-secret"),
+        "{e}"
+    );
+    let c = load(&[
+        ("ENCRYPTION_KEY", KEY),
+        ("DATABASE_URL", "postgres://u:pw-secret@h/db"),
+    ])
+    .unwrap();
     let debug = format!("{c:?}");
-    assert!(!debug.contains(KEY) && !debug.contains("pw-secret"), "{debug}");
+    assert!(
+        !debug.contains(KEY) && !debug.contains("pw-secret"),
+        "{debug}"
+    );
 }
 
 #[test]
@@ -114,11 +164,18 @@ fn secrets_can_come_from_files() {
     let e = load(&[("ENCRYPTION_KEY_FILE", path), ("ENCRYPTION_KEY", KEY)]).unwrap_err();
     assert!(e.to_string().contains("set only one"), "{e}");
     let e = load(&[("ENCRYPTION_KEY_FILE", "/nonexistent/kek")]).unwrap_err();
-    assert!(e.to_string().starts_with("ENCRYPTION_KEY_FILE (/nonexistent/kek): cannot read the file"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("ENCRYPTION_KEY_FILE (/nonexistent/kek): cannot read the file"),
+        "{e}"
+    );
     let db_file = dir.path().join("db-url");
     std::fs::write(&db_file, "postgres://svc:pw@db/mandate\n").unwrap();
     let c = load(&[("DATABASE_URL_FILE", db_file.to_str().unwrap())]).unwrap();
-    assert_eq!(c.database.url.unwrap().expose_secret(), "postgres://svc:pw@db/mandate");
+    assert_eq!(
+        c.database.url.unwrap().expose_secret(),
+        "postgres://svc:pw@db/mandate"
+    );
 }
 
 #[test]
@@ -131,7 +188,10 @@ fn empty_variables_count_as_unset() {
 #[test]
 fn dashboard_origin_must_be_an_origin() {
     let c = load(&[("DASHBOARD_ORIGIN", "https://dash.example.com/")]).unwrap();
-    assert_eq!(c.dashboard_origin.as_deref(), Some("https://dash.example.com"));
+    assert_eq!(
+        c.dashboard_origin.as_deref(),
+        Some("https://dash.example.com")
+    );
     assert!(load(&[("DASHBOARD_ORIGIN", "https://dash.example.com/app")]).is_err());
     assert!(load(&[("DASHBOARD_ORIGIN", "*")]).is_err());
     assert!(load(&[("DASHBOARD_ORIGIN", "file:///tmp")]).is_err());
@@ -146,7 +206,12 @@ fn production_refuses_missing_default_and_weak_secrets() {
     assert!(!msg.contains('\n'));
 
     let weak = "0".repeat(64);
-    let c = load(&[("MANDATE_ENV", "production"), ("ENCRYPTION_KEY", &weak), ("PUBLIC_URL", "https://m.example.com")]).unwrap();
+    let c = load(&[
+        ("MANDATE_ENV", "production"),
+        ("ENCRYPTION_KEY", &weak),
+        ("PUBLIC_URL", "https://m.example.com"),
+    ])
+    .unwrap();
     let msg = production::check(&c).unwrap_err().to_string();
     assert!(msg.contains("ENCRYPTION_KEY is a placeholder"), "{msg}");
 
@@ -159,9 +224,17 @@ fn production_refuses_missing_default_and_weak_secrets() {
     .unwrap();
     let msg = production::check(&c).unwrap_err().to_string();
     assert!(msg.contains("PUBLIC_URL must be https://"), "{msg}");
-    assert!(msg.contains("DATABASE_URL carries a well-known default password"), "{msg}");
+    assert!(
+        msg.contains("DATABASE_URL carries a well-known default password"),
+        "{msg}"
+    );
 
-    let good = load(&[("MANDATE_ENV", "production"), ("ENCRYPTION_KEY", KEY), ("PUBLIC_URL", "https://m.example.com")]).unwrap();
+    let good = load(&[
+        ("MANDATE_ENV", "production"),
+        ("ENCRYPTION_KEY", KEY),
+        ("PUBLIC_URL", "https://m.example.com"),
+    ])
+    .unwrap();
     production::check(&good).unwrap();
     assert!(good.served_over_tls());
     // Development accepts what production refuses.
@@ -175,20 +248,41 @@ fn development_generates_a_private_key_once_and_reuses_it() {
     let data_str = data.to_str().unwrap();
     let mut c = load(&[("MANDATE_DATA_DIR", data_str)]).unwrap();
     let path = data.join(dev_key::FILE_NAME);
-    assert_eq!(dev_key::ensure(&mut c).unwrap(), Some(DevKey::Generated(path.clone())));
+    assert_eq!(
+        dev_key::ensure(&mut c).unwrap(),
+        Some(DevKey::Generated(path.clone()))
+    );
     let first = c.encryption.key.clone().unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
 
     let mut again = load(&[("MANDATE_DATA_DIR", data_str)]).unwrap();
-    assert_eq!(dev_key::ensure(&mut again).unwrap(), Some(DevKey::Reused(path.clone())));
+    assert_eq!(
+        dev_key::ensure(&mut again).unwrap(),
+        Some(DevKey::Reused(path.clone()))
+    );
     assert_eq!(again.encryption.key.unwrap(), first);
 
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let mut loose = load(&[("MANDATE_DATA_DIR", data_str)]).unwrap();
-    assert!(dev_key::ensure(&mut loose).unwrap_err().to_string().contains("chmod 600"));
+    assert!(
+        dev_key::ensure(&mut loose)
+            .unwrap_err()
+            .to_string()
+            .contains("chmod 600")
+    );
 
-    let mut prod = load(&[("MANDATE_ENV", "production"), ("MANDATE_DATA_DIR", data_str)]).unwrap();
+    let mut prod = load(&[
+        ("MANDATE_ENV", "production"),
+        ("MANDATE_DATA_DIR", data_str),
+    ])
+    .unwrap();
     assert_eq!(dev_key::ensure(&mut prod).unwrap(), None);
     assert!(prod.encryption.key.is_none());
 }

@@ -36,12 +36,14 @@ impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
 
 fn rejection_to_error(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::JsonSyntaxError(e) => {
-            ApiError::bad_request(format!("malformed JSON: {}", without_quoted_values(&e.body_text())))
-        }
-        JsonRejection::JsonDataError(e) => {
-            ApiError::bad_request(format!("invalid request body: {}", without_quoted_values(&e.body_text())))
-        }
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!(
+            "malformed JSON: {}",
+            without_quoted_values(&e.body_text())
+        )),
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(format!(
+            "invalid request body: {}",
+            without_quoted_values(&e.body_text())
+        )),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "expected a JSON body with `Content-Type: application/json`",
@@ -49,7 +51,9 @@ fn rejection_to_error(rejection: JsonRejection) -> ApiError {
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
         }
-        other => ApiError::bad_request(format!("cannot read the request body ({})", other.status())),
+        other => {
+            ApiError::bad_request(format!("cannot read the request body ({})", other.status()))
+        }
     }
 }
 
@@ -88,7 +92,9 @@ mod tests {
     #[test]
     fn quoted_values_are_removed_and_field_names_kept() {
         assert_eq!(
-            without_quoted_values("invalid type: string \"sk-live-123\", expected u32 at line 1 column 20"),
+            without_quoted_values(
+                "invalid type: string \"sk-live-123\", expected u32 at line 1 column 20"
+            ),
             "invalid type: string \"…\", expected u32 at line 1 column 20"
         );
         assert_eq!(

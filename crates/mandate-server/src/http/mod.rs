@@ -48,10 +48,8 @@ pub fn with_middleware(routes: Router, settings: &HttpSettings) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(settings.max_request_body_bytes))
         .layer(RequestBodyLimitLayer::new(settings.max_request_body_bytes));
-    if let Some(origin) = &settings.dashboard_origin {
-        if let Some(layer) = cors(origin) {
-            router = router.layer(layer);
-        }
+    if let Some(layer) = settings.dashboard_origin.as_deref().and_then(cors) {
+        router = router.layer(layer);
     }
     router
         .layer(from_fn(json_errors::json_errors))
@@ -75,7 +73,13 @@ fn cors(origin: &str) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(AllowOrigin::list([origin]))
             .allow_credentials(true)
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,

@@ -20,15 +20,31 @@ pub struct SecurityHeaders {
     pub hsts: bool,
 }
 
-pub async fn security_headers(State(config): State<SecurityHeaders>, req: Request, next: Next) -> Response {
+pub async fn security_headers(
+    State(config): State<SecurityHeaders>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     set_default(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set_default(headers, header::X_FRAME_OPTIONS, "DENY");
     set_default(headers, header::REFERRER_POLICY, "no-referrer");
-    set_default(headers, header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
-    set_default(headers, HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
-    set_default(headers, HeaderName::from_static("cross-origin-resource-policy"), "same-origin");
+    set_default(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        CONTENT_SECURITY_POLICY,
+    );
+    set_default(
+        headers,
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    set_default(
+        headers,
+        HeaderName::from_static("cross-origin-resource-policy"),
+        "same-origin",
+    );
     set_default(
         headers,
         HeaderName::from_static("permissions-policy"),
@@ -43,5 +59,7 @@ pub async fn security_headers(State(config): State<SecurityHeaders>, req: Reques
 }
 
 fn set_default(headers: &mut HeaderMap, name: HeaderName, value: &'static str) {
-    headers.entry(name).or_insert(HeaderValue::from_static(value));
+    headers
+        .entry(name)
+        .or_insert(HeaderValue::from_static(value));
 }

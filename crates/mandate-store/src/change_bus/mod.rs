@@ -183,7 +183,10 @@ mod tests {
 
     #[test]
     fn unknown_or_broken_payload_means_resync() {
-        assert_eq!(decode(r#"{"topic":"from_the_future"}"#), ChangeEvent::Resync);
+        assert_eq!(
+            decode(r#"{"topic":"from_the_future"}"#),
+            ChangeEvent::Resync
+        );
         assert_eq!(decode("not json"), ChangeEvent::Resync);
     }
 }

@@ -58,7 +58,9 @@ async fn run(
                         let _ = ready.send(Ok(()));
                     }
                     None => {
-                        tracing::info!("change bus listener reconnected; treating everything as changed");
+                        tracing::info!(
+                            "change bus listener reconnected; treating everything as changed"
+                        );
                         let _ = tx.send(ChangeEvent::Resync);
                     }
                 }
@@ -71,7 +73,9 @@ async fn run(
                         }
                         // sqlx re-established the connection and its LISTEN before returning.
                         Ok(None) => {
-                            tracing::info!("change bus listener reconnected; treating everything as changed");
+                            tracing::info!(
+                                "change bus listener reconnected; treating everything as changed"
+                            );
                             let _ = tx.send(ChangeEvent::Resync);
                         }
                         Err(sqlx::Error::PoolClosed) => return,
