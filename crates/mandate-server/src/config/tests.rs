@@ -179,6 +179,21 @@ fn secrets_can_come_from_files() {
 }
 
 #[test]
+fn jwt_private_key_is_checked_for_shape_only() {
+    // A real Ed25519 PKCS#8 key: the shortest PEM that must be accepted.
+    let ed25519 = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n";
+    let c = load(&[("JWT_PRIVATE_KEY", ed25519), ("JWT_KID", "k-2026.11")]).unwrap();
+    assert!(c.jwt.private_key_pem.is_some());
+    assert_eq!(c.jwt.kid.as_deref(), Some("k-2026.11"));
+    let truncated = "-----BEGIN PRIVATE KEY-----\nMC4C\n-----END PRIVATE KEY-----";
+    let e = load(&[("JWT_PRIVATE_KEY", truncated)])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("too short"), "{e}");
+    assert!(load(&[("JWT_KID", "has space")]).is_err());
+}
+
+#[test]
 fn empty_variables_count_as_unset() {
     let c = load(&[("DATABASE_URL", ""), ("MANDATE_PORT", "")]).unwrap();
     assert!(c.database.url.is_none());
