@@ -1,6 +1,9 @@
-//! Cryptography for Mandate. One provider, aws-lc-rs, for randomness (and, as the vault grows,
-//! AEAD, signatures, HMAC and digests).
+//! Cryptography for Mandate. One provider, aws-lc-rs, for AEAD, randomness and digests.
+//!
+//! - [`Key256`]: 256-bit key material (the KEK given as ENCRYPTION_KEY, data keys).
+//! - [`envelope`]: AES-256-GCM envelopes bound to their record.
 
+pub mod envelope;
 mod key256;
 
 pub use key256::{Key256, KeyError};
