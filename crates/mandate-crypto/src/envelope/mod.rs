@@ -1,6 +1,6 @@
 //! Envelope encryption of stored secrets: AES-256-GCM under a per-workspace data key (DEK).
 //!
-//! An envelope is a small JSON object, stored as text:
+//! An envelope is a small JSON object in one canonical form (see [`wire`]), stored as text:
 //!
 //! ```text
 //! {"v":1,"alg":"A256GCM","kid":"<data key id>","iv":"<12 bytes>","ciphertext":"<n bytes>","tag":"<16 bytes>"}
@@ -99,36 +99,66 @@ impl Envelope {
         key: &DataKey,
         binding: RecordBinding<'_>,
     ) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
-        if self.kid() != key.kid() {
-            return Err(EnvelopeError::WrongKey {
-                envelope_kid: self.kid().to_string(),
-                key_kid: key.kid().to_string(),
-            });
-        }
+        check_key(self, key)?;
         let aad = associated_data(self.kid(), binding);
         let mut buffer = Zeroizing::new(self.ciphertext().to_vec());
-        let len = key
-            .aead()
-            .open_in_place_separate_tag(
-                Nonce::assume_unique_for_key(*self.iv()),
-                Aad::from(&aad),
-                self.tag(),
-                &mut buffer,
-            )
-            .map_err(|_| EnvelopeError::Tampered)?
-            .len();
-        buffer.truncate(len);
+        decrypt_in_place(key, *self.iv(), &aad, self.tag(), &mut buffer)?;
         Ok(buffer)
     }
 }
 
-/// Parse and open in one step.
+/// Parse and open in one step, decrypting in place (no copy of the ciphertext).
 pub fn open(
     key: &DataKey,
     binding: RecordBinding<'_>,
     envelope: &str,
 ) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
-    Envelope::parse(envelope)?.open(key, binding)
+    let envelope = Envelope::parse(envelope)?;
+    check_key(&envelope, key)?;
+    let aad = associated_data(envelope.kid(), binding);
+    let (iv, tag) = (*envelope.iv(), *envelope.tag());
+    let mut buffer = Zeroizing::new(envelope.into_ciphertext());
+    decrypt_in_place(key, iv, &aad, &tag, &mut buffer)?;
+    Ok(buffer)
+}
+
+fn check_key(envelope: &Envelope, key: &DataKey) -> Result<(), EnvelopeError> {
+    if envelope.kid() == key.kid() {
+        return Ok(());
+    }
+    Err(EnvelopeError::WrongKey {
+        envelope_kid: envelope.kid().to_string(),
+        key_kid: key.kid().to_string(),
+    })
+}
+
+/// On success `buffer` holds the plaintext; on failure it is cleared.
+fn decrypt_in_place(
+    key: &DataKey,
+    iv: [u8; IV_LEN],
+    aad: &[u8],
+    tag: &[u8; TAG_LEN],
+    buffer: &mut Vec<u8>,
+) -> Result<(), EnvelopeError> {
+    let opened = key
+        .aead()
+        .open_in_place_separate_tag(
+            Nonce::assume_unique_for_key(iv),
+            Aad::from(aad),
+            tag,
+            buffer,
+        )
+        .map(|plain| plain.len());
+    match opened {
+        Ok(len) => {
+            buffer.truncate(len);
+            Ok(())
+        }
+        Err(_) => {
+            buffer.clear();
+            Err(EnvelopeError::Tampered)
+        }
+    }
 }
 
 /// Canonical, length-prefixed encoding of everything the tag must cover, so no two different

@@ -1,10 +1,17 @@
-//! The text form of an envelope: strict JSON, strict base64url.
-
-use std::borrow::Cow;
+//! The text form of an envelope. It is JSON, so any JSON reader can inspect it, but Mandate
+//! writes exactly one canonical form and reads only that form:
+//!
+//! ```text
+//! {"v":1,"alg":"A256GCM","kid":"<kid>","iv":"<b64url>","ciphertext":"<b64url>","tag":"<b64url>"}
+//! ```
+//!
+//! No whitespace, this field order, no escapes, base64url without padding decoded strictly. So an
+//! envelope has one text form, any edit of its framing is refused, and reading it costs little
+//! more than the base64 decoding. `v` comes first so that a later version, whatever its layout,
+//! is reported as an unsupported version.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
 
 use super::{ALG, EnvelopeError, IV_LEN, TAG_LEN, VERSION};
 
@@ -17,24 +24,8 @@ pub struct Envelope {
     tag: [u8; TAG_LEN],
 }
 
-/// Longest envelope text accepted (a 1 MiB secret, base64 and JSON overhead included).
+/// Longest envelope text accepted (a 1 MiB secret, base64 and framing included).
 pub const MAX_TEXT_LEN: usize = 1_500_000;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Wire<'a> {
-    v: u64,
-    #[serde(borrow)]
-    alg: Cow<'a, str>,
-    #[serde(borrow)]
-    kid: Cow<'a, str>,
-    #[serde(borrow)]
-    iv: Cow<'a, str>,
-    #[serde(borrow)]
-    ciphertext: Cow<'a, str>,
-    #[serde(borrow)]
-    tag: Cow<'a, str>,
-}
 
 impl Envelope {
     pub(super) fn from_parts(
@@ -51,41 +42,54 @@ impl Envelope {
         }
     }
 
-    /// Parse the text form. Unknown or duplicate fields, padding, non-canonical base64 and wrong
-    /// IV or tag lengths are all refused.
+    pub(super) fn into_ciphertext(self) -> Vec<u8> {
+        self.ciphertext
+    }
+
+    /// Parse the canonical text form.
     pub fn parse(text: &str) -> Result<Envelope, EnvelopeError> {
         if text.len() > MAX_TEXT_LEN {
             return Err(EnvelopeError::Malformed(format!(
                 "longer than {MAX_TEXT_LEN} bytes"
             )));
         }
-        let wire: Wire<'_> = serde_json::from_str(text).map_err(|e| {
-            if e.is_eof() {
-                EnvelopeError::Truncated
-            } else {
-                let what = match e.classify() {
-                    serde_json::error::Category::Data => "unexpected, missing or duplicate field",
-                    _ => "invalid JSON",
-                };
-                EnvelopeError::Malformed(format!("{what} at column {}", e.column()))
-            }
-        })?;
-        if wire.v != VERSION {
-            return Err(EnvelopeError::UnsupportedVersion(wire.v));
+        let mut r = Reader { text, pos: 0 };
+        r.expect(r#"{"v":"#)?;
+        let version = r.version()?;
+        if version != VERSION {
+            return Err(EnvelopeError::UnsupportedVersion(version));
         }
-        if wire.alg != ALG {
-            return Err(EnvelopeError::UnsupportedAlgorithm(printable(&wire.alg)));
+        r.expect(r#","alg":""#)?;
+        let alg = r.until_quote()?;
+        if alg != ALG {
+            return Err(EnvelopeError::UnsupportedAlgorithm(printable(alg)));
         }
-        if wire.kid.is_empty() || wire.kid.len() > 64 {
+        r.expect(r#"","kid":""#)?;
+        let kid = r.until_quote()?;
+        if kid.is_empty()
+            || kid.len() > 64
+            || !kid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
             return Err(EnvelopeError::Malformed(
-                "kid must be 1-64 characters".into(),
+                "kid must be 1-64 characters of A-Z, a-z, 0-9, -, _, .".into(),
             ));
         }
-        let iv = fixed::<IV_LEN>(&wire.iv, "iv")?;
-        let tag = fixed::<TAG_LEN>(&wire.tag, "tag")?;
-        let ciphertext = decode(&wire.ciphertext, "ciphertext")?;
+        r.expect(r#"","iv":""#)?;
+        let iv = fixed::<IV_LEN>(r.until_quote()?, "iv")?;
+        r.expect(r#"","ciphertext":""#)?;
+        let ciphertext = decode(r.until_quote()?, "ciphertext")?;
+        r.expect(r#"","tag":""#)?;
+        let tag = fixed::<TAG_LEN>(r.until_quote()?, "tag")?;
+        r.expect(r#""}"#)?;
+        if r.pos != text.len() {
+            return Err(EnvelopeError::Malformed(
+                "trailing characters after the envelope".into(),
+            ));
+        }
         Ok(Envelope {
-            kid: wire.kid.into_owned(),
+            kid: kid.to_string(),
             iv,
             ciphertext,
             tag,
@@ -110,18 +114,73 @@ impl Envelope {
 }
 
 impl std::fmt::Display for Envelope {
-    /// The one canonical text form (field order fixed).
+    /// The canonical text form. A kid that came from `parse` or `DataKey` needs no escaping.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The kid is restricted to [A-Za-z0-9._-] when sealing, so it needs no JSON escaping;
-        // a parsed kid may hold anything, so it goes through the JSON encoder.
-        let kid = serde_json::to_string(&self.kid).map_err(|_| std::fmt::Error)?;
         write!(
             f,
-            r#"{{"v":{VERSION},"alg":"{ALG}","kid":{kid},"iv":"{}","ciphertext":"{}","tag":"{}"}}"#,
+            r#"{{"v":{VERSION},"alg":"{ALG}","kid":"{}","iv":"{}","ciphertext":"{}","tag":"{}"}}"#,
+            self.kid,
             URL_SAFE_NO_PAD.encode(self.iv),
             URL_SAFE_NO_PAD.encode(&self.ciphertext),
             URL_SAFE_NO_PAD.encode(self.tag),
         )
+    }
+}
+
+/// A cursor over the text; running out of input is `Truncated`, anything unexpected `Malformed`.
+struct Reader<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn rest(&self) -> &'a str {
+        self.text.get(self.pos..).unwrap_or("")
+    }
+
+    fn expect(&mut self, literal: &str) -> Result<(), EnvelopeError> {
+        let rest = self.rest();
+        if rest.starts_with(literal) {
+            self.pos += literal.len();
+            Ok(())
+        } else if literal.starts_with(rest) {
+            Err(EnvelopeError::Truncated)
+        } else {
+            Err(EnvelopeError::Malformed(format!(
+                "expected `{literal}` at byte {}",
+                self.pos
+            )))
+        }
+    }
+
+    /// The characters up to the next `"` (not consumed). Backslashes are refused: the canonical
+    /// form has no escapes.
+    fn until_quote(&mut self) -> Result<&'a str, EnvelopeError> {
+        let rest = self.rest();
+        let end = rest.find('"').ok_or(EnvelopeError::Truncated)?;
+        let value = &rest[..end];
+        if value.contains('\\') {
+            return Err(EnvelopeError::Malformed("escapes are not allowed".into()));
+        }
+        self.pos += end;
+        Ok(value)
+    }
+
+    /// 1-20 decimal digits without a leading zero.
+    fn version(&mut self) -> Result<u64, EnvelopeError> {
+        let rest = self.rest();
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == rest.len() {
+            return Err(EnvelopeError::Truncated);
+        }
+        if digits == 0 || digits > 20 || (digits > 1 && rest.starts_with('0')) {
+            return Err(EnvelopeError::Malformed("v must be a number".into()));
+        }
+        let version = rest[..digits]
+            .parse()
+            .map_err(|_| EnvelopeError::Malformed("v must be a number".into()))?;
+        self.pos += digits;
+        Ok(version)
     }
 }
 
@@ -132,14 +191,23 @@ fn decode(text: &str, field: &'static str) -> Result<Vec<u8>, EnvelopeError> {
 }
 
 fn fixed<const N: usize>(text: &str, field: &'static str) -> Result<[u8; N], EnvelopeError> {
-    let bytes = decode(text, field)?;
-    bytes.try_into().map_err(|b: Vec<u8>| {
-        if b.len() < N {
-            EnvelopeError::Truncated
-        } else {
-            EnvelopeError::Malformed(format!("{field} must be {N} bytes"))
-        }
-    })
+    let mut out = [0u8; N];
+    // Exactly N bytes: check the encoded length first so a longer value cannot overflow `out`.
+    let expected_len = (N * 4).div_ceil(3);
+    if text.len() < expected_len {
+        return Err(EnvelopeError::Truncated);
+    }
+    if text.len() > expected_len {
+        return Err(EnvelopeError::Malformed(format!(
+            "{field} must be {N} bytes"
+        )));
+    }
+    match URL_SAFE_NO_PAD.decode_slice(text, &mut out) {
+        Ok(n) if n == N => Ok(out),
+        _ => Err(EnvelopeError::Malformed(format!(
+            "{field} is not canonical base64url"
+        ))),
+    }
 }
 
 /// At most 32 printable ASCII characters of an unexpected value, for an error message.
