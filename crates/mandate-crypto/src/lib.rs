@@ -2,8 +2,10 @@
 //!
 //! - [`Key256`]: 256-bit key material (the KEK given as ENCRYPTION_KEY, data keys).
 //! - [`envelope`]: AES-256-GCM envelopes bound to their record.
+//! - [`tokens`]: prefixed, checksummed tokens; only their hash is stored.
 
 pub mod envelope;
 mod key256;
+pub mod tokens;
 
 pub use key256::{Key256, KeyError};
