@@ -51,6 +51,12 @@ impl Key256 {
         Ok(Key256(bytes))
     }
 
+    /// Take ownership of raw bytes (e.g. an unwrapped data key). The array is moved into a
+    /// zeroizing container; callers should not keep copies.
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Key256 {
+        Key256(Zeroizing::new(bytes))
+    }
+
     /// Lower-case hex, for writing a key file. The string is zeroized when dropped.
     pub fn to_hex(&self) -> Zeroizing<String> {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";

@@ -2,9 +2,11 @@
 //!
 //! - [`Key256`]: 256-bit key material (the KEK given as ENCRYPTION_KEY, data keys).
 //! - [`envelope`]: AES-256-GCM envelopes bound to their record.
+//! - [`kek`]: key encryption key providers that wrap the data keys.
 //! - [`tokens`]: prefixed, checksummed tokens; only their hash is stored.
 
 pub mod envelope;
+pub mod kek;
 mod key256;
 pub mod tokens;
 

@@ -74,6 +74,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Invalid { .. } => ApiError::bad_request(e.to_string()),
             StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            StoreError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, what),
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::new(

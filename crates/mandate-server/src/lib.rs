@@ -7,3 +7,4 @@ pub mod http;
 pub mod serve;
 pub mod state;
 pub mod telemetry;
+pub mod vault;

@@ -14,9 +14,11 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::config::dev_key::{self, DevKey};
-use crate::config::{Config, ConfigError, RunMode, production};
+use crate::config::{Config, ConfigError, KeyMode, RunMode, production};
 use crate::http::{self, HttpSettings};
 use crate::state::AppState;
+use crate::vault::{DEFAULT_CACHE_CAPACITY, Vault, VaultError};
+use mandate_crypto::kek::{EnvKek, Kek};
 
 /// Why the server did not start. Each displays as one line.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Vault(#[from] VaultError),
     #[error("cannot listen on {addr} (MANDATE_HOST/MANDATE_PORT): {source}")]
     Listen {
         addr: SocketAddr,
@@ -66,6 +70,7 @@ impl Server {
             migrations_applied = report.applied,
             "database ready"
         );
+        let vault = start_vault(&config, &db).await?;
         let bus = ChangeBus::start(&db).await?;
         tokio::spawn(observe_changes(bus.subscribe()));
 
@@ -81,6 +86,7 @@ impl Server {
             db,
             bus,
             config: std::sync::Arc::new(config),
+            vault,
         };
         let app = http::with_middleware(crate::api::routes().with_state(state.clone()), &settings);
         Ok(Server {
@@ -141,6 +147,46 @@ pub async fn serve_until(
         () = deadline => tracing::warn!("grace period over: closing the connections still open"),
     }
     Ok(())
+}
+
+/// The key encryption key and the vault over it. The provider must answer a wrap/unwrap round
+/// trip, and every stored data key must be wrapped by a KEK this process holds, or the start
+/// stops. Data keys still wrapped by ENCRYPTION_KEY_PREVIOUS are re-wrapped in the background.
+async fn start_vault(config: &Config, db: &Db) -> Result<Vault, StartError> {
+    let kek = match config.encryption.mode {
+        KeyMode::Env => {
+            let key = config.encryption.key.as_ref().ok_or_else(|| {
+                ConfigError::new("ENCRYPTION_KEY", "is missing (ENCRYPTION_KEY_MODE=env)")
+            })?;
+            let env = EnvKek::new(key, config.encryption.previous_key.as_ref())
+                .map_err(VaultError::from)?;
+            Kek::Env(env)
+        }
+    };
+    kek.self_test().await.map_err(VaultError::from)?;
+    tracing::info!(
+        provider = kek.provider(),
+        kek_id = kek.current_id(),
+        "key encryption key ready"
+    );
+    let vault = Vault::new(db.clone(), kek, DEFAULT_CACHE_CAPACITY);
+    vault.check_every_dek_is_reachable().await?;
+    if vault.kek().held_ids().len() > 1 {
+        let background = vault.clone();
+        tokio::spawn(async move {
+            match background.rewrap_to_current().await {
+                Ok(report) => tracing::info!(
+                    rewrapped = report.rewrapped,
+                    already_done = report.skipped,
+                    "data keys re-wrapped under the current key encryption key; ENCRYPTION_KEY_PREVIOUS can be removed"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "re-wrapping data keys failed; it resumes at the next start")
+                }
+            }
+        });
+    }
+    Ok(vault)
 }
 
 fn database_options(config: &Config) -> DbOptions {

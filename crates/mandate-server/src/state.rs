@@ -6,10 +6,12 @@ use mandate_store::Db;
 use mandate_store::change_bus::ChangeBus;
 
 use crate::config::Config;
+use crate::vault::Vault;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub bus: ChangeBus,
     pub config: Arc<Config>,
+    pub vault: Vault,
 }

@@ -15,6 +15,12 @@ pub enum StoreError {
     Invalid { field: &'static str, reason: String },
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A uniqueness rule of the model was hit (e.g. a second active data key).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// A stored value this release cannot read.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]

@@ -6,6 +6,7 @@
 //! The [`change_bus`] tells every replica that something changed.
 
 pub mod change_bus;
+pub mod data_keys;
 mod db;
 mod error;
 mod migrate;

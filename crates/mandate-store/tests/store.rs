@@ -66,6 +66,7 @@ store_suite!(
     workspace_rename_and_missing,
     workspace_rules_hold_in_the_database,
     change_bus_delivers_to_local_subscribers,
+    data_keys_one_active_per_workspace,
 );
 
 async fn next_event(sub: &mut Subscription) -> ChangeEvent {
@@ -149,6 +150,52 @@ async fn change_bus_delivers_to_local_subscribers(db: &Db) {
         ChangeEvent::Changed(change.clone())
     );
     assert_eq!(next_event(&mut second).await, ChangeEvent::Changed(change));
+}
+
+async fn data_keys_one_active_per_workspace(db: &Db) {
+    use mandate_store::data_keys::{self, DataKeyRow, DekState};
+    let now = OffsetDateTime::now_utc();
+    let ws = workspaces::create(db, "Acme", now).await.unwrap();
+    let other = workspaces::create(db, "Globex", now).await.unwrap();
+    let row = |kid: &str, workspace_id| DataKeyRow {
+        kid: kid.into(),
+        workspace_id,
+        kek_id: "env-0123456789ab".into(),
+        wrapped: "{...}".into(),
+        state: DekState::Active,
+        created_at: now,
+    };
+    assert_eq!(data_keys::active(db, ws.id).await.unwrap(), None);
+    data_keys::insert_active(db, &row("dek-1", ws.id))
+        .await
+        .unwrap();
+    let stored = data_keys::active(db, ws.id).await.unwrap().unwrap();
+    assert_eq!(stored.kid, "dek-1");
+    assert_eq!(stored.state, DekState::Active);
+    assert_eq!(stored.created_at, mandate_store::to_db_precision(now));
+
+    // The database, not the caller, keeps one active key per workspace.
+    assert!(matches!(
+        data_keys::insert_active(db, &row("dek-2", ws.id)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    data_keys::insert_active(db, &row("dek-3", other.id))
+        .await
+        .unwrap();
+    assert!(matches!(
+        data_keys::insert_active(db, &row("dek-4", uuid::Uuid::now_v7())).await,
+        Err(StoreError::NotFound("workspace"))
+    ));
+    // A kid is only found in its own workspace.
+    assert!(data_keys::get(db, ws.id, "dek-1").await.unwrap().is_some());
+    assert_eq!(data_keys::get(db, other.id, "dek-1").await.unwrap(), None);
+    let all: Vec<String> = data_keys::list(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.kid)
+        .collect();
+    assert_eq!(all.len(), 2);
 }
 
 // ---- PostgreSQL only: several replicas on one database -------------------------------------

@@ -264,13 +264,14 @@ fn migrate_applies_once_then_reports_up_to_date() {
     let dir = mandate_testkit::TempDir::new("migrate");
     let first = server::run_in(bin(), dir.path(), &["migrate"], &[]);
     assert!(first.status.success(), "{}", first.stderr);
-    assert!(
-        first
-            .stdout
-            .contains("database schema at version 1 (1 migration(s) applied now)"),
-        "{}",
-        first.stdout
+    let all = mandate_store::embedded_migrations(mandate_store::Backend::Sqlite);
+    let expected = format!(
+        "database schema at version {} ({} migration(s) applied now)",
+        all.last().unwrap().0,
+        all.len()
     );
+    assert!(first.stdout.contains(&expected), "{}", first.stdout);
+
     let again = server::run_in(bin(), dir.path(), &["migrate"], &[]);
     assert!(
         again.stdout.contains("(0 migration(s) applied now)"),
@@ -364,4 +365,97 @@ async fn health_degrades_while_postgres_is_down_and_recovers() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(last, (200, r#"{"status":"ok"}"#.to_string()));
+}
+
+/// The operator guide for changing ENCRYPTION_KEY: a restart with only the new key is refused
+/// (naming ENCRYPTION_KEY_PREVIOUS); with both, the data keys are re-wrapped in the background;
+/// after that the new key alone opens everything.
+#[tokio::test]
+async fn changing_the_encryption_key_follows_the_operator_guide() {
+    use mandate_crypto::Key256;
+    use mandate_crypto::kek::{EnvKek, Kek};
+    use mandate_server::vault::Vault;
+
+    let old = Key256::generate().unwrap();
+    let new = Key256::generate().unwrap();
+    let (old_hex, new_hex) = (old.to_hex().to_string(), new.to_hex().to_string());
+    let dir = mandate_testkit::TempDir::new("rekey");
+    let db_url = format!("sqlite://{}", dir.path().join("mandate.db").display());
+
+    // Something sealed under the old key, as a running server would have done.
+    let db = mandate_store::Db::connect(&mandate_store::DbOptions::new(
+        Some(db_url.clone()),
+        dir.path(),
+    ))
+    .await
+    .unwrap();
+    db.migrate().await.unwrap();
+    let ws = mandate_store::workspaces::create(&db, "Acme", time::OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+        .id;
+    let old_vault = Vault::new(db.clone(), Kek::Env(EnvKek::new(&old, None).unwrap()), 8);
+    let sealed = old_vault
+        .seal(ws, "connection.credentials", "row-1", b"sk-live")
+        .await
+        .unwrap();
+    db.close().await;
+
+    let refused = server::run(
+        bin(),
+        &["serve"],
+        &[
+            ("MANDATE_PORT", "0"),
+            ("DATABASE_URL", &db_url),
+            ("ENCRYPTION_KEY", &new_hex),
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", refused.stderr);
+    let line = refused
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("mandate: "))
+        .unwrap();
+    assert!(
+        line.contains("ENCRYPTION_KEY_PREVIOUS") && line.contains("1 data key(s)"),
+        "{line}"
+    );
+
+    let rotating = ServerProcess::spawn(
+        bin(),
+        &[
+            ("MANDATE_PORT", "0"),
+            ("DATABASE_URL", &db_url),
+            ("ENCRYPTION_KEY", &new_hex),
+            ("ENCRYPTION_KEY_PREVIOUS", &old_hex),
+        ],
+    );
+    rotating.wait_listening();
+    let done = rotating.wait_for_event(
+        "data keys re-wrapped under the current key encryption key; ENCRYPTION_KEY_PREVIOUS can be removed",
+        |_| true,
+        Duration::from_secs(20),
+    );
+    assert_eq!(done["fields"]["rewrapped"], 1);
+    assert!(!rotating.output().contains(&old_hex) && !rotating.output().contains(&new_hex));
+    drop(rotating);
+
+    let after = ServerProcess::spawn(
+        bin(),
+        &[
+            ("MANDATE_PORT", "0"),
+            ("DATABASE_URL", &db_url),
+            ("ENCRYPTION_KEY", &new_hex),
+        ],
+    );
+    after.wait_listening();
+    let db = mandate_store::Db::connect(&mandate_store::DbOptions::new(Some(db_url), dir.path()))
+        .await
+        .unwrap();
+    let new_vault = Vault::new(db, Kek::Env(EnvKek::new(&new, None).unwrap()), 8);
+    let opened = new_vault
+        .open(ws, "connection.credentials", "row-1", &sealed)
+        .await
+        .unwrap();
+    assert_eq!(opened.as_slice(), b"sk-live");
 }

@@ -88,6 +88,8 @@ pub struct EncryptionConfig {
     pub mode: KeyMode,
     /// None until development mode generates one (production requires it).
     pub key: Option<Key256>,
+    /// The former key, while changing ENCRYPTION_KEY.
+    pub previous_key: Option<Key256>,
 }
 
 #[derive(Debug)]
@@ -132,12 +134,10 @@ impl Config {
             },
             encryption: EncryptionConfig {
                 mode: p.choice("encryption_key_mode", &[("env", KeyMode::Env)])?,
-                key: p
-                    .optional("encryption_key")
-                    .map(|v| {
-                        Key256::from_hex(&v.text)
-                            .map_err(|e| ConfigError::new(&v.origin, e.to_string()))
-                    })
+                key: p.optional("encryption_key").map(parse_key).transpose()?,
+                previous_key: p
+                    .optional("encryption_key_previous")
+                    .map(parse_key)
                     .transpose()?,
             },
             jwt: JwtConfig {
@@ -289,6 +289,10 @@ fn parse_origin(v: &sources::RawValue) -> Result<String, ConfigError> {
         ));
     }
     Ok(serialized)
+}
+
+fn parse_key(v: &sources::RawValue) -> Result<Key256, ConfigError> {
+    Key256::from_hex(&v.text).map_err(|e| ConfigError::new(&v.origin, e.to_string()))
 }
 
 /// Checked only for shape here; the vault parses the key.

@@ -51,6 +51,14 @@ fn problems(config: &Config) -> Vec<String> {
             Some(_) => {}
         },
     }
+    if config
+        .encryption
+        .previous_key
+        .as_ref()
+        .is_some_and(|k| k.is_weak())
+    {
+        out.push("ENCRYPTION_KEY_PREVIOUS is a placeholder value".to_string());
+    }
     match &config.public_url {
         None => out.push("PUBLIC_URL is missing: set the https:// URL clients use".to_string()),
         Some(url) if url.scheme() != "https" && !is_loopback(url) => out.push(format!(

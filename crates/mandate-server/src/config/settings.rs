@@ -111,7 +111,13 @@ pub const SETTINGS: &[Setting] = &[
         "Key encryption key, 64 hex characters (openssl rand -hex 32). Development without it: generated into <data_dir>/dev-encryption-key.",
     ),
     secret(
+        "encryption_key_previous",
+        "ENCRYPTION_KEY_PREVIOUS",
+        "The former ENCRYPTION_KEY while changing it: data keys it wrapped still open and are re-wrapped under the new key in the background.",
+    ),
+    secret(
         "jwt_private_key",
+
         "JWT_PRIVATE_KEY",
         "PEM private key that signs the JWTs Mandate issues.",
     ),

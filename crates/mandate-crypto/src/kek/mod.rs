@@ -1,0 +1,125 @@
+//! Key encryption keys (KEK): they wrap and unwrap the per-workspace data keys (DEK). Which
+//! provider is used is chosen by `ENCRYPTION_KEY_MODE`; every provider wraps the same way from
+//! the caller's point of view:
+//!
+//! - `wrap(dek, context)` gives a [`WrappedDek`]: the id of the KEK that wrapped it and an opaque
+//!   text to store;
+//! - `unwrap(wrapped, context)` gives the DEK back, or a clear error.
+//!
+//! The context (workspace and DEK id) is bound into the wrapping, so a wrapped DEK copied to
+//! another workspace or key id does not unwrap.
+//!
+//! Dispatch is a plain enum rather than a trait object: providers are few, known at compile time,
+//! and the cloud ones are cargo features.
+
+mod env;
+
+pub use env::EnvKek;
+
+use crate::Key256;
+
+/// What a DEK is wrapped for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrapContext<'a> {
+    pub workspace_id: &'a str,
+    pub dek_kid: &'a str,
+}
+
+/// A DEK as stored: which KEK wrapped it, and the provider's wrapped text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrappedDek {
+    pub kek_id: String,
+    pub wrapped: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KekError {
+    /// The DEK was wrapped by a KEK this process does not hold (e.g. after ENCRYPTION_KEY changed
+    /// without ENCRYPTION_KEY_PREVIOUS).
+    #[error(
+        "data key {dek_kid} was wrapped by key encryption key {kek_id}, which is not configured"
+    )]
+    UnknownKek { kek_id: String, dek_kid: String },
+    #[error("data key {dek_kid} does not unwrap: {reason}")]
+    Unwrap { dek_kid: String, reason: String },
+    #[error("cannot wrap data key {dek_kid}: {reason}")]
+    Wrap { dek_kid: String, reason: String },
+    /// The provider (a KMS) could not be reached or refused the call.
+    #[error("key provider {provider}: {reason}")]
+    Provider {
+        provider: &'static str,
+        reason: String,
+    },
+}
+
+/// The configured key encryption key(s).
+#[derive(Debug)]
+pub enum Kek {
+    Env(EnvKek),
+}
+
+impl Kek {
+    /// Short name of the provider, as in ENCRYPTION_KEY_MODE.
+    pub fn provider(&self) -> &'static str {
+        match self {
+            Kek::Env(_) => "env",
+        }
+    }
+
+    /// Id of the KEK new wraps use.
+    pub fn current_id(&self) -> &str {
+        match self {
+            Kek::Env(k) => k.current_id(),
+        }
+    }
+
+    /// Ids of every KEK this process can unwrap with (current first).
+    pub fn held_ids(&self) -> Vec<&str> {
+        match self {
+            Kek::Env(k) => std::iter::once(k.current_id())
+                .chain(k.previous_id())
+                .collect(),
+        }
+    }
+
+    pub async fn wrap(
+        &self,
+        dek: &Key256,
+        context: WrapContext<'_>,
+    ) -> Result<WrappedDek, KekError> {
+        match self {
+            Kek::Env(k) => k.wrap(dek, context),
+        }
+    }
+
+    pub async fn unwrap(
+        &self,
+        wrapped: &WrappedDek,
+        context: WrapContext<'_>,
+    ) -> Result<Key256, KekError> {
+        match self {
+            Kek::Env(k) => k.unwrap(wrapped, context),
+        }
+    }
+
+    /// Check at start that the provider answers: wrap and unwrap a throwaway key.
+    pub async fn self_test(&self) -> Result<(), KekError> {
+        let probe = Key256::generate().map_err(|e| KekError::Provider {
+            provider: self.provider(),
+            reason: e.to_string(),
+        })?;
+        let context = WrapContext {
+            workspace_id: "self-test",
+            dek_kid: "self-test",
+        };
+        let wrapped = self.wrap(&probe, context).await?;
+        let back = self.unwrap(&wrapped, context).await?;
+        if back != probe {
+            return Err(KekError::Provider {
+                provider: self.provider(),
+                reason: "a wrapped key came back different".into(),
+            });
+        }
+        Ok(())
+    }
+}

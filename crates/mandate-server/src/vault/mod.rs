@@ -1,0 +1,271 @@
+//! The vault service: encrypts and decrypts stored secrets for every other service.
+//!
+//! `seal(workspace, kind, row_id, plaintext)` gives the envelope text to store in that record;
+//! `open(...)` with the same record gives the plaintext back. Under the hood each workspace has
+//! one active data key (DEK), created on first use, stored wrapped by the KEK, and kept
+//! unwrapped in a bounded cache, so after the first use the request path never calls the KEK
+//! provider (a KMS, possibly remote).
+
+mod dek_cache;
+
+use std::sync::Arc;
+
+use mandate_crypto::Key256;
+use mandate_crypto::envelope::{self, DataKey, Envelope, EnvelopeError, RecordBinding};
+use mandate_crypto::kek::{Kek, KekError, WrapContext, WrappedDek};
+use mandate_store::data_keys::{self, DataKeyRow, DekState};
+use mandate_store::{Db, StoreError};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+pub use dek_cache::DekCache;
+
+/// How many unwrapped data keys stay in memory.
+pub const DEFAULT_CACHE_CAPACITY: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error(transparent)]
+    Kek(#[from] KekError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("data key {kid} of workspace {workspace_id} not found")]
+    UnknownDataKey { workspace_id: Uuid, kid: String },
+}
+
+/// What [`Vault::rewrap_to_current`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RewrapReport {
+    pub rewrapped: usize,
+    /// Already re-wrapped by someone else meanwhile.
+    pub skipped: usize,
+}
+
+#[derive(Clone)]
+pub struct Vault {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    kek: Kek,
+    cache: DekCache,
+}
+
+impl Vault {
+    pub fn new(db: Db, kek: Kek, cache_capacity: usize) -> Vault {
+        Vault {
+            inner: Arc::new(Inner {
+                db,
+                kek,
+                cache: DekCache::new(cache_capacity),
+            }),
+        }
+    }
+
+    pub fn kek(&self) -> &Kek {
+        &self.inner.kek
+    }
+
+    pub fn cached_keys(&self) -> usize {
+        self.inner.cache.len()
+    }
+
+    /// Encrypt `plaintext` for the record (`kind`, `row_id`) of `workspace_id`.
+    pub async fn seal(
+        &self,
+        workspace_id: Uuid,
+        kind: &str,
+        row_id: &str,
+        plaintext: &[u8],
+    ) -> Result<String, VaultError> {
+        let key = self.active_key(workspace_id).await?;
+        let ws = workspace_id.to_string();
+        let binding = RecordBinding {
+            kind,
+            row_id,
+            workspace_id: &ws,
+        };
+        Ok(envelope::seal(&key, binding, plaintext)?.to_string())
+    }
+
+    /// Decrypt what `seal` gave for exactly this record.
+    pub async fn open(
+        &self,
+        workspace_id: Uuid,
+        kind: &str,
+        row_id: &str,
+        sealed: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let envelope = Envelope::parse(sealed)?;
+        let key = self.key(workspace_id, envelope.kid()).await?;
+        let ws = workspace_id.to_string();
+        let binding = RecordBinding {
+            kind,
+            row_id,
+            workspace_id: &ws,
+        };
+        Ok(envelope.open(&key, binding)?)
+    }
+
+    /// Refuse to run when a data key is wrapped by a KEK this process does not hold: every
+    /// record under it would be unreadable. Names the KEK and the fix.
+    pub async fn check_every_dek_is_reachable(&self) -> Result<(), VaultError> {
+        let held: Vec<&str> = self.inner.kek.held_ids();
+        for (kek_id, count) in data_keys::count_by_kek(&self.inner.db).await? {
+            if !held.contains(&kek_id.as_str()) {
+                return Err(VaultError::Kek(KekError::Provider {
+                    provider: self.inner.kek.provider(),
+                    reason: format!(
+                        "{count} data key(s) are wrapped by key encryption key {kek_id}, which is not configured; \
+                         if ENCRYPTION_KEY was changed, put the former key in ENCRYPTION_KEY_PREVIOUS"
+                    ),
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-wrap under the current KEK every data key still wrapped by another one the process
+    /// holds (ENCRYPTION_KEY_PREVIOUS). Resumable: each key is switched by a compare-and-set, so
+    /// a crash or a second replica doing the same leaves every key wrapped by one of the two.
+    pub async fn rewrap_to_current(&self) -> Result<RewrapReport, VaultError> {
+        let current = self.inner.kek.current_id().to_string();
+        let mut report = RewrapReport::default();
+        for old in self
+            .inner
+            .kek
+            .held_ids()
+            .into_iter()
+            .filter(|id| *id != current)
+        {
+            for row in data_keys::wrapped_by(&self.inner.db, old).await? {
+                let ws = row.workspace_id.to_string();
+                let context = WrapContext {
+                    workspace_id: &ws,
+                    dek_kid: &row.kid,
+                };
+                let material = self
+                    .inner
+                    .kek
+                    .unwrap(
+                        &WrappedDek {
+                            kek_id: row.kek_id.clone(),
+                            wrapped: row.wrapped.clone(),
+                        },
+                        context,
+                    )
+                    .await?;
+                let rewrapped = self.inner.kek.wrap(&material, context).await?;
+                if data_keys::rewrap(
+                    &self.inner.db,
+                    &row.kid,
+                    old,
+                    &rewrapped.kek_id,
+                    &rewrapped.wrapped,
+                )
+                .await?
+                {
+                    report.rewrapped += 1;
+                } else {
+                    report.skipped += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// The workspace's active data key, created on first use.
+    async fn active_key(&self, workspace_id: Uuid) -> Result<Arc<DataKey>, VaultError> {
+        if let Some(key) = self.inner.cache.active(workspace_id) {
+            return Ok(key);
+        }
+        let row = match data_keys::active(&self.inner.db, workspace_id).await? {
+            Some(row) => row,
+            None => match self.create_active(workspace_id).await {
+                Ok(row) => row,
+                // Another request or replica created it first: use theirs.
+                Err(VaultError::Store(StoreError::Conflict(_))) => {
+                    data_keys::active(&self.inner.db, workspace_id)
+                        .await?
+                        .ok_or(StoreError::NotFound("active data key"))?
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let key = self.unwrap_row(&row).await?;
+        self.inner.cache.insert(workspace_id, key.clone(), true);
+        Ok(key)
+    }
+
+    /// The data key `kid` of the workspace, from the cache or unwrapped from its row.
+    async fn key(&self, workspace_id: Uuid, kid: &str) -> Result<Arc<DataKey>, VaultError> {
+        if let Some(key) = self.inner.cache.get(workspace_id, kid) {
+            return Ok(key);
+        }
+        let row = data_keys::get(&self.inner.db, workspace_id, kid)
+            .await?
+            .ok_or_else(|| VaultError::UnknownDataKey {
+                workspace_id,
+                kid: kid.to_string(),
+            })?;
+        let key = self.unwrap_row(&row).await?;
+        self.inner
+            .cache
+            .insert(workspace_id, key.clone(), row.state == DekState::Active);
+        Ok(key)
+    }
+
+    async fn create_active(&self, workspace_id: Uuid) -> Result<DataKeyRow, VaultError> {
+        let material = Key256::generate().map_err(|e| KekError::Wrap {
+            dek_kid: "new".into(),
+            reason: e.to_string(),
+        })?;
+        let kid = format!("dek-{}", Uuid::now_v7().simple());
+        let ws = workspace_id.to_string();
+        let wrapped = self
+            .inner
+            .kek
+            .wrap(
+                &material,
+                WrapContext {
+                    workspace_id: &ws,
+                    dek_kid: &kid,
+                },
+            )
+            .await?;
+        let row = DataKeyRow {
+            kid,
+            workspace_id,
+            kek_id: wrapped.kek_id,
+            wrapped: wrapped.wrapped,
+            state: DekState::Active,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        data_keys::insert_active(&self.inner.db, &row).await?;
+        tracing::info!(workspace_id = %workspace_id, kid = %row.kid, kek_id = %row.kek_id, "data key created");
+        Ok(row)
+    }
+
+    async fn unwrap_row(&self, row: &DataKeyRow) -> Result<Arc<DataKey>, VaultError> {
+        let ws = row.workspace_id.to_string();
+        let material = self
+            .inner
+            .kek
+            .unwrap(
+                &WrappedDek {
+                    kek_id: row.kek_id.clone(),
+                    wrapped: row.wrapped.clone(),
+                },
+                WrapContext {
+                    workspace_id: &ws,
+                    dek_kid: &row.kid,
+                },
+            )
+            .await?;
+        Ok(Arc::new(DataKey::new(row.kid.clone(), &material)?))
+    }
+}
