@@ -8,7 +8,9 @@
 //! Failing loudly is the point of a harness, so panics are allowed here.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod bao;
 pub mod pg;
+
 pub mod server;
 pub mod sqlite;
 

@@ -13,8 +13,12 @@
 //! and the cloud ones are cargo features.
 
 mod env;
+#[cfg(feature = "vault-transit")]
+mod vault_transit;
 
 pub use env::EnvKek;
+#[cfg(feature = "vault-transit")]
+pub use vault_transit::{TransitAuth, TransitConfig, TransitKek};
 
 use crate::Key256;
 
@@ -56,6 +60,8 @@ pub enum KekError {
 #[derive(Debug)]
 pub enum Kek {
     Env(EnvKek),
+    #[cfg(feature = "vault-transit")]
+    VaultTransit(TransitKek),
 }
 
 impl Kek {
@@ -63,22 +69,38 @@ impl Kek {
     pub fn provider(&self) -> &'static str {
         match self {
             Kek::Env(_) => "env",
+            #[cfg(feature = "vault-transit")]
+            Kek::VaultTransit(_) => "vault-transit",
         }
     }
 
     /// Id of the KEK new wraps use.
-    pub fn current_id(&self) -> &str {
+    pub fn current_id(&self) -> String {
         match self {
-            Kek::Env(k) => k.current_id(),
+            Kek::Env(k) => k.current_id().to_string(),
+            #[cfg(feature = "vault-transit")]
+            Kek::VaultTransit(k) => k.current_id(),
         }
     }
 
     /// Ids of every KEK this process can unwrap with (current first).
-    pub fn held_ids(&self) -> Vec<&str> {
+    pub fn held_ids(&self) -> Vec<String> {
         match self {
             Kek::Env(k) => std::iter::once(k.current_id())
                 .chain(k.previous_id())
+                .map(str::to_string)
                 .collect(),
+            #[cfg(feature = "vault-transit")]
+            Kek::VaultTransit(k) => k.held_ids(),
+        }
+    }
+
+    /// Re-read what the provider holds (a Transit key may have been rotated meanwhile).
+    pub async fn refresh(&self) -> Result<(), KekError> {
+        match self {
+            Kek::Env(_) => Ok(()),
+            #[cfg(feature = "vault-transit")]
+            Kek::VaultTransit(k) => k.refresh().await,
         }
     }
 
@@ -89,6 +111,8 @@ impl Kek {
     ) -> Result<WrappedDek, KekError> {
         match self {
             Kek::Env(k) => k.wrap(dek, context),
+            #[cfg(feature = "vault-transit")]
+            Kek::VaultTransit(k) => k.wrap(dek, context).await,
         }
     }
 
@@ -99,6 +123,8 @@ impl Kek {
     ) -> Result<Key256, KekError> {
         match self {
             Kek::Env(k) => k.unwrap(wrapped, context),
+            #[cfg(feature = "vault-transit")]
+            Kek::VaultTransit(k) => k.unwrap(wrapped, context).await,
         }
     }
 
@@ -122,4 +148,14 @@ impl Kek {
         }
         Ok(())
     }
+}
+
+/// The bytes a provider binds a wrapped DEK to: length-prefixed workspace and DEK id.
+pub fn context_bytes(context: WrapContext<'_>) -> Vec<u8> {
+    let mut out = b"mandate.dek".to_vec();
+    for part in [context.workspace_id, context.dek_kid] {
+        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
 }

@@ -117,7 +117,6 @@ pub const SETTINGS: &[Setting] = &[
     ),
     secret(
         "jwt_private_key",
-
         "JWT_PRIVATE_KEY",
         "PEM private key that signs the JWTs Mandate issues.",
     ),

@@ -114,9 +114,11 @@ impl Vault {
     /// Refuse to run when a data key is wrapped by a KEK this process does not hold: every
     /// record under it would be unreadable. Names the KEK and the fix.
     pub async fn check_every_dek_is_reachable(&self) -> Result<(), VaultError> {
-        let held: Vec<&str> = self.inner.kek.held_ids();
+        self.inner.kek.refresh().await?;
+        let held = self.inner.kek.held_ids();
+
         for (kek_id, count) in data_keys::count_by_kek(&self.inner.db).await? {
-            if !held.contains(&kek_id.as_str()) {
+            if !held.contains(&kek_id) {
                 return Err(VaultError::Kek(KekError::Provider {
                     provider: self.inner.kek.provider(),
                     reason: format!(
@@ -133,7 +135,9 @@ impl Vault {
     /// holds (ENCRYPTION_KEY_PREVIOUS). Resumable: each key is switched by a compare-and-set, so
     /// a crash or a second replica doing the same leaves every key wrapped by one of the two.
     pub async fn rewrap_to_current(&self) -> Result<RewrapReport, VaultError> {
-        let current = self.inner.kek.current_id().to_string();
+        self.inner.kek.refresh().await?;
+        let current = self.inner.kek.current_id();
+
         let mut report = RewrapReport::default();
         for old in self
             .inner
@@ -142,7 +146,7 @@ impl Vault {
             .into_iter()
             .filter(|id| *id != current)
         {
-            for row in data_keys::wrapped_by(&self.inner.db, old).await? {
+            for row in data_keys::wrapped_by(&self.inner.db, &old).await? {
                 let ws = row.workspace_id.to_string();
                 let context = WrapContext {
                     workspace_id: &ws,
@@ -163,7 +167,7 @@ impl Vault {
                 if data_keys::rewrap(
                     &self.inner.db,
                     &row.kid,
-                    old,
+                    &old,
                     &rewrapped.kek_id,
                     &rewrapped.wrapped,
                 )
