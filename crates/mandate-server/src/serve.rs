@@ -14,11 +14,10 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::config::dev_key::{self, DevKey};
-use crate::config::{Config, ConfigError, KeyMode, RunMode, production};
+use crate::config::{Config, ConfigError, RunMode, production};
 use crate::http::{self, HttpSettings};
 use crate::state::AppState;
-use crate::vault::{DEFAULT_CACHE_CAPACITY, Vault, VaultError};
-use mandate_crypto::kek::{EnvKek, Kek};
+use crate::vault::{DEFAULT_CACHE_CAPACITY, ProviderError, Vault, VaultError, kek_from_config};
 
 /// Why the server did not start. Each displays as one line.
 #[derive(Debug, thiserror::Error)]
@@ -153,16 +152,10 @@ pub async fn serve_until(
 /// trip, and every stored data key must be wrapped by a KEK this process holds, or the start
 /// stops. Data keys still wrapped by ENCRYPTION_KEY_PREVIOUS are re-wrapped in the background.
 async fn start_vault(config: &Config, db: &Db) -> Result<Vault, StartError> {
-    let kek = match config.encryption.mode {
-        KeyMode::Env => {
-            let key = config.encryption.key.as_ref().ok_or_else(|| {
-                ConfigError::new("ENCRYPTION_KEY", "is missing (ENCRYPTION_KEY_MODE=env)")
-            })?;
-            let env = EnvKek::new(key, config.encryption.previous_key.as_ref())
-                .map_err(VaultError::from)?;
-            Kek::Env(env)
-        }
-    };
+    let kek = kek_from_config(config).await.map_err(|e| match e {
+        ProviderError::Config(e) => StartError::Config(e),
+        ProviderError::Vault(e) => StartError::Vault(e),
+    })?;
     kek.self_test().await.map_err(VaultError::from)?;
     tracing::info!(
         provider = kek.provider(),

@@ -459,3 +459,106 @@ async fn changing_the_encryption_key_follows_the_operator_guide() {
         .unwrap();
     assert_eq!(opened.as_slice(), b"sk-live");
 }
+
+/// ENCRYPTION_KEY_MODE=vault-transit against a real OpenBao dev server: the start checks the
+/// provider, and after a Transit key rotation the data keys move to the new version.
+#[tokio::test]
+async fn vault_transit_mode_starts_and_follows_a_transit_key_rotation() {
+    use mandate_crypto::kek::{Kek, TransitAuth, TransitConfig, TransitKek};
+    use mandate_server::vault::Vault;
+
+    let bao = mandate_testkit::bao::BaoDev::start();
+    bao.transit_key("mandate");
+    let dir = mandate_testkit::TempDir::new("transit");
+    let db_url = format!("sqlite://{}", dir.path().join("mandate.db").display());
+
+    // A secret sealed while the Transit key was at version 1.
+    let db = mandate_store::Db::connect(&mandate_store::DbOptions::new(
+        Some(db_url.clone()),
+        dir.path(),
+    ))
+    .await
+    .unwrap();
+    db.migrate().await.unwrap();
+    let ws = mandate_store::workspaces::create(&db, "Acme", time::OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+        .id;
+    let transit = TransitKek::connect(TransitConfig {
+        addr: bao.addr.clone(),
+        mount: "transit".into(),
+        key: "mandate".into(),
+        auth: TransitAuth::Token(zeroize::Zeroizing::new(bao.root_token.clone())),
+        namespace: None,
+        ca_pem: None,
+        timeout: Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    let vault = Vault::new(db.clone(), Kek::VaultTransit(transit), 8);
+    let sealed = vault
+        .seal(ws, "connection.credentials", "row-1", b"xoxb-1")
+        .await
+        .unwrap();
+    db.close().await;
+
+    bao.cli(&["write", "-f", "transit/keys/mandate/rotate"]);
+    let env = [
+        ("MANDATE_PORT", "0"),
+        ("DATABASE_URL", db_url.as_str()),
+        ("ENCRYPTION_KEY_MODE", "vault-transit"),
+        ("VAULT_ADDR", bao.addr.as_str()),
+        ("VAULT_TOKEN", bao.root_token.as_str()),
+    ];
+    let server = ServerProcess::spawn(bin(), &env);
+    server.wait_listening();
+    let ready = server.wait_for_event("key encryption key ready", |_| true, Duration::from_secs(1));
+    assert_eq!(ready["fields"]["provider"], "vault-transit");
+    assert_eq!(ready["fields"]["kek_id"], "transit:transit/mandate:v2");
+    let done = server.wait_for_event(
+        "data keys re-wrapped under the current key encryption key; ENCRYPTION_KEY_PREVIOUS can be removed",
+        |_| true,
+        Duration::from_secs(20),
+    );
+    assert_eq!(done["fields"]["rewrapped"], 1);
+    assert!(
+        !server.output().contains(&bao.root_token),
+        "the token was logged"
+    );
+    assert!(
+        !server
+            .workdir()
+            .join("mandate-data/dev-encryption-key")
+            .exists()
+    );
+    drop(server);
+    assert_eq!(
+        vault
+            .open(ws, "connection.credentials", "row-1", &sealed)
+            .await
+            .unwrap()
+            .as_slice(),
+        b"xoxb-1"
+    );
+
+    // Provider down at start: one clear line, exit 1.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down_addr = format!("http://127.0.0.1:{port}");
+    let mut down_env = env.to_vec();
+    down_env[3] = ("VAULT_ADDR", down_addr.as_str());
+    let out = server::run(bin(), &["serve"], &down_env);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("mandate: "))
+        .unwrap();
+    assert!(
+        line.contains("key provider vault-transit: cannot reach http://127.0.0.1:"),
+        "{line}"
+    );
+}

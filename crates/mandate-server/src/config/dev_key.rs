@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use mandate_crypto::Key256;
 
-use super::{Config, ConfigError, RunMode};
+use super::{Config, ConfigError, KeyMode, RunMode};
 
 pub const FILE_NAME: &str = "dev-encryption-key";
 
@@ -22,7 +22,10 @@ pub enum DevKey {
 /// In development mode without ENCRYPTION_KEY: load `<data_dir>/dev-encryption-key`, or create
 /// it (0600, in a 0700 directory). Nothing happens in production or when a key is configured.
 pub fn ensure(config: &mut Config) -> Result<Option<DevKey>, ConfigError> {
-    if config.mode != RunMode::Development || config.encryption.key.is_some() {
+    if config.mode != RunMode::Development
+        || config.encryption.mode != KeyMode::Env
+        || config.encryption.key.is_some()
+    {
         return Ok(None);
     }
     let path = config.data_dir.join(FILE_NAME);

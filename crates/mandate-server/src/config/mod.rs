@@ -8,6 +8,7 @@ pub mod dev_key;
 pub mod production;
 pub mod settings;
 mod sources;
+pub mod vault_transit;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -53,6 +54,8 @@ pub enum LogFormat {
 pub enum KeyMode {
     /// `ENCRYPTION_KEY`, 64 hex characters.
     Env,
+    /// HashiCorp Vault or OpenBao Transit.
+    VaultTransit,
 }
 
 #[derive(Debug)]
@@ -90,6 +93,8 @@ pub struct EncryptionConfig {
     pub key: Option<Key256>,
     /// The former key, while changing ENCRYPTION_KEY.
     pub previous_key: Option<Key256>,
+    /// Set when the mode is `vault-transit`.
+    pub vault_transit: Option<vault_transit::VaultTransitSettings>,
 }
 
 #[derive(Debug)]
@@ -106,6 +111,14 @@ impl Config {
         let p = Parser { raw: &raw };
         let host: IpAddr = p.parse("host", "an IP address (e.g. 127.0.0.1, 0.0.0.0 or ::)")?;
         let port: u16 = p.parse("port", "a port number (0-65535)")?;
+        let key_mode = p.choice(
+            "encryption_key_mode",
+            &[
+                ("env", KeyMode::Env),
+                ("vault-transit", KeyMode::VaultTransit),
+            ],
+        )?;
+
         let config = Config {
             mode: p.choice(
                 "env",
@@ -133,13 +146,19 @@ impl Config {
                 )?),
             },
             encryption: EncryptionConfig {
-                mode: p.choice("encryption_key_mode", &[("env", KeyMode::Env)])?,
+                mode: key_mode,
+
                 key: p.optional("encryption_key").map(parse_key).transpose()?,
                 previous_key: p
                     .optional("encryption_key_previous")
                     .map(parse_key)
                     .transpose()?,
+                vault_transit: match key_mode {
+                    KeyMode::VaultTransit => Some(vault_transit::parse(&p)?),
+                    KeyMode::Env => None,
+                },
             },
+
             jwt: JwtConfig {
                 private_key_pem: p.optional("jwt_private_key").map(parse_pem).transpose()?,
                 kid: p.optional("jwt_kid").map(parse_kid).transpose()?,

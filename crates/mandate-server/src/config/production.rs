@@ -50,7 +50,19 @@ fn problems(config: &Config) -> Vec<String> {
             ),
             Some(_) => {}
         },
+        KeyMode::VaultTransit => {
+            if let Some(transit) = &config.encryption.vault_transit
+                && transit.addr.scheme() != "https"
+                && !is_loopback(&transit.addr)
+            {
+                out.push(
+                    "VAULT_ADDR must be https:// (plain http is allowed only on loopback)"
+                        .to_string(),
+                );
+            }
+        }
     }
+
     if config
         .encryption
         .previous_key

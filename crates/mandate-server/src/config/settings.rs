@@ -103,7 +103,7 @@ pub const SETTINGS: &[Setting] = &[
         "encryption_key_mode",
         "ENCRYPTION_KEY_MODE",
         Some("env"),
-        "Where the key encryption key comes from. `env`: ENCRYPTION_KEY.",
+        "Where the key encryption key comes from. `env`: ENCRYPTION_KEY. `vault-transit`: HashiCorp Vault or OpenBao Transit (VAULT_*).",
     ),
     secret(
         "encryption_key",
@@ -114,6 +114,52 @@ pub const SETTINGS: &[Setting] = &[
         "encryption_key_previous",
         "ENCRYPTION_KEY_PREVIOUS",
         "The former ENCRYPTION_KEY while changing it: data keys it wrapped still open and are re-wrapped under the new key in the background.",
+    ),
+    setting(
+        "vault_addr",
+        "VAULT_ADDR",
+        None,
+        "vault-transit: address of HashiCorp Vault or OpenBao, e.g. https://bao.internal:8200.",
+    ),
+    secret(
+        "vault_token",
+        "VAULT_TOKEN",
+        "vault-transit: token allowed to encrypt/decrypt with the transit key and read it (or use AppRole).",
+    ),
+    setting(
+        "vault_role_id",
+        "VAULT_ROLE_ID",
+        None,
+        "vault-transit: AppRole role id (with VAULT_SECRET_ID), instead of VAULT_TOKEN.",
+    ),
+    secret(
+        "vault_secret_id",
+        "VAULT_SECRET_ID",
+        "vault-transit: AppRole secret id.",
+    ),
+    setting(
+        "vault_transit_mount",
+        "VAULT_TRANSIT_MOUNT",
+        Some("transit"),
+        "vault-transit: where the Transit engine is mounted.",
+    ),
+    setting(
+        "vault_transit_key",
+        "VAULT_TRANSIT_KEY",
+        Some("mandate"),
+        "vault-transit: name of the Transit key (type aes256-gcm96, not derived).",
+    ),
+    setting(
+        "vault_namespace",
+        "VAULT_NAMESPACE",
+        None,
+        "vault-transit: namespace (Vault Enterprise / OpenBao namespaces).",
+    ),
+    setting(
+        "vault_cacert",
+        "VAULT_CACERT",
+        None,
+        "vault-transit: PEM file of the CA that signed the server's certificate, when it is private.",
     ),
     secret(
         "jwt_private_key",

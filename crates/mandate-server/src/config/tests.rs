@@ -301,3 +301,85 @@ fn development_generates_a_private_key_once_and_reuses_it() {
     assert_eq!(dev_key::ensure(&mut prod).unwrap(), None);
     assert!(prod.encryption.key.is_none());
 }
+
+#[test]
+fn vault_transit_settings_name_what_is_missing() {
+    let mode = ("ENCRYPTION_KEY_MODE", "vault-transit");
+    let e = load(&[mode]).unwrap_err().to_string();
+    assert!(e.starts_with("VAULT_ADDR: is required"), "{e}");
+    let addr = ("VAULT_ADDR", "https://bao.internal:8200");
+    let e = load(&[mode, addr]).unwrap_err().to_string();
+    assert!(e.starts_with("VAULT_TOKEN: is missing"), "{e}");
+    let e = load(&[mode, addr, ("VAULT_ROLE_ID", "r")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("VAULT_SECRET_ID: is required"), "{e}");
+    let e = load(&[mode, addr, ("VAULT_TOKEN", "t"), ("VAULT_ROLE_ID", "r")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not both"), "{e}");
+    let e = load(&[mode, ("VAULT_ADDR", "bao.internal"), ("VAULT_TOKEN", "t")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("VAULT_ADDR: must be an http(s) URL"), "{e}");
+    let e = load(&[
+        mode,
+        addr,
+        ("VAULT_TOKEN", "t"),
+        ("VAULT_TRANSIT_KEY", "../sys"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("VAULT_TRANSIT_KEY:"), "{e}");
+
+    let c = load(&[mode, addr, ("VAULT_ROLE_ID", "r"), ("VAULT_SECRET_ID", "s")]).unwrap();
+    let transit = c.encryption.vault_transit.as_ref().unwrap();
+    assert_eq!(
+        (transit.mount.as_str(), transit.key.as_str()),
+        ("transit", "mandate")
+    );
+    assert!(
+        !format!("{c:?}").contains("\"s\""),
+        "the secret id is not printed"
+    );
+}
+
+#[test]
+fn vault_transit_mode_needs_no_encryption_key_but_https_in_production() {
+    let dir = mandate_testkit::TempDir::new("cfg");
+    let data = dir.path().join("data");
+    let base = [
+        ("ENCRYPTION_KEY_MODE", "vault-transit"),
+        ("VAULT_TOKEN", "t"),
+        ("MANDATE_DATA_DIR", data.to_str().unwrap()),
+        ("PUBLIC_URL", "https://m.example.com"),
+    ];
+    let mut dev = load(&[
+        base[0],
+        base[1],
+        base[2],
+        ("VAULT_ADDR", "http://127.0.0.1:8200"),
+    ])
+    .unwrap();
+    assert_eq!(
+        dev_key::ensure(&mut dev).unwrap(),
+        None,
+        "no development key in vault-transit mode"
+    );
+
+    let mut vars = base.to_vec();
+    vars.extend([
+        ("MANDATE_ENV", "production"),
+        ("VAULT_ADDR", "http://bao.internal:8200"),
+    ]);
+    let msg = production::check(&load(&vars).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("VAULT_ADDR must be https://") && !msg.contains("ENCRYPTION_KEY"),
+        "{msg}"
+    );
+    vars.pop();
+    vars.push(("VAULT_ADDR", "https://bao.internal:8200"));
+    production::check(&load(&vars).unwrap()).unwrap();
+}

@@ -7,6 +7,7 @@
 //! provider (a KMS, possibly remote).
 
 mod dek_cache;
+mod provider;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 pub use dek_cache::DekCache;
+pub use provider::{ProviderError, kek_from_config};
 
 /// How many unwrapped data keys stay in memory.
 pub const DEFAULT_CACHE_CAPACITY: usize = 4096;
