@@ -9,6 +9,8 @@
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod bao;
+pub mod moto;
+
 pub mod pg;
 
 pub mod server;

@@ -562,3 +562,53 @@ async fn vault_transit_mode_starts_and_follows_a_transit_key_rotation() {
         "{line}"
     );
 }
+
+/// ENCRYPTION_KEY_MODE=aws-kms against a real moto server: the start checks the key, the first
+/// data key comes from GenerateDataKey, and a stopped KMS stops the start with one line.
+#[tokio::test]
+async fn aws_kms_mode_starts_against_moto_and_refuses_when_kms_is_down() {
+    use mandate_testkit::moto::{ACCESS_KEY_ID, MotoServer, REGION, SECRET_ACCESS_KEY};
+
+    let moto = MotoServer::start();
+    let endpoint = moto.endpoint.clone();
+    let arn = moto.create_key();
+    moto.boto3_kms(&format!(
+        "kms.create_alias(AliasName='alias/mandate', TargetKeyId='{arn}')"
+    ));
+    let env = [
+        ("MANDATE_PORT", "0"),
+        ("ENCRYPTION_KEY_MODE", "aws-kms"),
+        ("AWS_KMS_KEY_ID", "alias/mandate"),
+        ("AWS_REGION", REGION),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+    ];
+    let server = ServerProcess::spawn(bin(), &env);
+    server.wait_listening();
+    let ready = server.wait_for_event("key encryption key ready", |_| true, Duration::from_secs(1));
+    assert_eq!(ready["fields"]["provider"], "aws-kms");
+    assert_eq!(ready["fields"]["kek_id"], format!("aws-kms:{arn}"));
+    assert!(!server.output().contains(SECRET_ACCESS_KEY));
+    assert!(
+        !server
+            .workdir()
+            .join("mandate-data/dev-encryption-key")
+            .exists()
+    );
+    drop(server);
+
+    drop(moto);
+    let out = server::run(bin(), &["serve"], &env);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("mandate: "))
+        .unwrap();
+    assert!(
+        line.contains("key provider aws-kms: cannot reach http://127.0.0.1:"),
+        "{line}"
+    );
+    assert!(!out.stderr.contains(SECRET_ACCESS_KEY));
+}

@@ -12,10 +12,16 @@
 //! Dispatch is a plain enum rather than a trait object: providers are few, known at compile time,
 //! and the cloud ones are cargo features.
 
+#[cfg(feature = "aws-kms")]
+mod aws_kms;
 mod env;
+#[cfg(feature = "aws-kms")]
+pub mod sigv4;
 #[cfg(feature = "vault-transit")]
 mod vault_transit;
 
+#[cfg(feature = "aws-kms")]
+pub use aws_kms::{AwsKmsConfig, AwsKmsKek};
 pub use env::EnvKek;
 #[cfg(feature = "vault-transit")]
 pub use vault_transit::{TransitAuth, TransitConfig, TransitKek};
@@ -62,6 +68,8 @@ pub enum Kek {
     Env(EnvKek),
     #[cfg(feature = "vault-transit")]
     VaultTransit(TransitKek),
+    #[cfg(feature = "aws-kms")]
+    AwsKms(AwsKmsKek),
 }
 
 impl Kek {
@@ -71,6 +79,8 @@ impl Kek {
             Kek::Env(_) => "env",
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(_) => "vault-transit",
+            #[cfg(feature = "aws-kms")]
+            Kek::AwsKms(_) => "aws-kms",
         }
     }
 
@@ -80,6 +90,8 @@ impl Kek {
             Kek::Env(k) => k.current_id().to_string(),
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(k) => k.current_id(),
+            #[cfg(feature = "aws-kms")]
+            Kek::AwsKms(k) => k.current_id(),
         }
     }
 
@@ -92,6 +104,8 @@ impl Kek {
                 .collect(),
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(k) => k.held_ids(),
+            #[cfg(feature = "aws-kms")]
+            Kek::AwsKms(k) => vec![k.current_id()],
         }
     }
 
@@ -99,6 +113,8 @@ impl Kek {
     pub async fn refresh(&self) -> Result<(), KekError> {
         match self {
             Kek::Env(_) => Ok(()),
+            #[cfg(feature = "aws-kms")]
+            Kek::AwsKms(_) => Ok(()),
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(k) => k.refresh().await,
         }
@@ -113,6 +129,8 @@ impl Kek {
             Kek::Env(k) => k.wrap(dek, context),
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(k) => k.wrap(dek, context).await,
+            #[cfg(feature = "aws-kms")]
+            Kek::AwsKms(k) => k.wrap(dek, context).await,
         }
     }
 
@@ -125,7 +143,27 @@ impl Kek {
             Kek::Env(k) => k.unwrap(wrapped, context),
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(k) => k.unwrap(wrapped, context).await,
+            #[cfg(feature = "aws-kms")]
+            Kek::AwsKms(k) => k.unwrap(wrapped, context).await,
         }
+    }
+
+    /// A new data key and its wrapped form. KMS providers that generate keys themselves
+    /// (AWS KMS `GenerateDataKey`) do; the others draw it here and wrap it.
+    pub async fn generate_dek(
+        &self,
+        context: WrapContext<'_>,
+    ) -> Result<(Key256, WrappedDek), KekError> {
+        #[cfg(feature = "aws-kms")]
+        if let Kek::AwsKms(k) = self {
+            return k.generate(context).await;
+        }
+        let dek = Key256::generate().map_err(|e| KekError::Wrap {
+            dek_kid: context.dek_kid.to_string(),
+            reason: e.to_string(),
+        })?;
+        let wrapped = self.wrap(&dek, context).await?;
+        Ok((dek, wrapped))
     }
 
     /// Check at start that the provider answers: wrap and unwrap a throwaway key.

@@ -4,6 +4,7 @@
 //! and what is wrong with it, never a secret's value. [`production::check`] adds the strict
 //! checks of production mode; [`dev_key`] makes what development mode needs.
 
+pub mod aws_kms;
 pub mod dev_key;
 pub mod production;
 pub mod settings;
@@ -56,6 +57,8 @@ pub enum KeyMode {
     Env,
     /// HashiCorp Vault or OpenBao Transit.
     VaultTransit,
+    /// AWS KMS.
+    AwsKms,
 }
 
 #[derive(Debug)]
@@ -95,6 +98,8 @@ pub struct EncryptionConfig {
     pub previous_key: Option<Key256>,
     /// Set when the mode is `vault-transit`.
     pub vault_transit: Option<vault_transit::VaultTransitSettings>,
+    /// Set when the mode is `aws-kms`.
+    pub aws_kms: Option<aws_kms::AwsKmsSettings>,
 }
 
 #[derive(Debug)]
@@ -116,6 +121,7 @@ impl Config {
             &[
                 ("env", KeyMode::Env),
                 ("vault-transit", KeyMode::VaultTransit),
+                ("aws-kms", KeyMode::AwsKms),
             ],
         )?;
 
@@ -155,7 +161,11 @@ impl Config {
                     .transpose()?,
                 vault_transit: match key_mode {
                     KeyMode::VaultTransit => Some(vault_transit::parse(&p)?),
-                    KeyMode::Env => None,
+                    KeyMode::Env | KeyMode::AwsKms => None,
+                },
+                aws_kms: match key_mode {
+                    KeyMode::AwsKms => Some(aws_kms::parse(&p)?),
+                    KeyMode::Env | KeyMode::VaultTransit => None,
                 },
             },
 

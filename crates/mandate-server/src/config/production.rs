@@ -50,6 +50,22 @@ fn problems(config: &Config) -> Vec<String> {
             ),
             Some(_) => {}
         },
+        KeyMode::AwsKms => {
+            if let Some(endpoint) = config
+                .encryption
+                .aws_kms
+                .as_ref()
+                .and_then(|a| a.endpoint.as_ref())
+                && let Ok(url) = url::Url::parse(endpoint)
+                && url.scheme() != "https"
+                && !is_loopback(&url)
+            {
+                out.push(
+                    "AWS_ENDPOINT_URL must be https:// (plain http is allowed only on loopback)"
+                        .to_string(),
+                );
+            }
+        }
         KeyMode::VaultTransit => {
             if let Some(transit) = &config.encryption.vault_transit
                 && transit.addr.scheme() != "https"

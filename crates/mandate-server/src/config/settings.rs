@@ -103,7 +103,7 @@ pub const SETTINGS: &[Setting] = &[
         "encryption_key_mode",
         "ENCRYPTION_KEY_MODE",
         Some("env"),
-        "Where the key encryption key comes from. `env`: ENCRYPTION_KEY. `vault-transit`: HashiCorp Vault or OpenBao Transit (VAULT_*).",
+        "Where the key encryption key comes from. `env`: ENCRYPTION_KEY. `vault-transit`: HashiCorp Vault or OpenBao Transit (VAULT_*). `aws-kms`: AWS KMS (AWS_*).",
     ),
     secret(
         "encryption_key",
@@ -160,6 +160,40 @@ pub const SETTINGS: &[Setting] = &[
         "VAULT_CACERT",
         None,
         "vault-transit: PEM file of the CA that signed the server's certificate, when it is private.",
+    ),
+    setting(
+        "aws_kms_key_id",
+        "AWS_KMS_KEY_ID",
+        None,
+        "aws-kms: the KMS key: key id, key ARN, or alias (alias/mandate). Symmetric, ENCRYPT_DECRYPT.",
+    ),
+    setting(
+        "aws_region",
+        "AWS_REGION",
+        None,
+        "aws-kms: region of the key, e.g. eu-west-1.",
+    ),
+    setting(
+        "aws_access_key_id",
+        "AWS_ACCESS_KEY_ID",
+        None,
+        "aws-kms: access key id of a principal allowed kms:DescribeKey, GenerateDataKey, Encrypt and Decrypt on the key.",
+    ),
+    secret(
+        "aws_secret_access_key",
+        "AWS_SECRET_ACCESS_KEY",
+        "aws-kms: its secret access key.",
+    ),
+    secret(
+        "aws_session_token",
+        "AWS_SESSION_TOKEN",
+        "aws-kms: session token, for temporary credentials.",
+    ),
+    setting(
+        "aws_endpoint_url",
+        "AWS_ENDPOINT_URL",
+        None,
+        "aws-kms: KMS endpoint instead of https://kms.<region>.amazonaws.com (VPC endpoint, FIPS endpoint).",
     ),
     secret(
         "jwt_private_key",

@@ -383,3 +383,52 @@ fn vault_transit_mode_needs_no_encryption_key_but_https_in_production() {
     vars.push(("VAULT_ADDR", "https://bao.internal:8200"));
     production::check(&load(&vars).unwrap()).unwrap();
 }
+
+#[test]
+fn aws_kms_settings_name_what_is_missing() {
+    let mode = ("ENCRYPTION_KEY_MODE", "aws-kms");
+    let e = load(&[mode]).unwrap_err().to_string();
+    assert!(e.starts_with("AWS_REGION: is required"), "{e}");
+    let e = load(&[mode, ("AWS_REGION", "eu-west-1")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("AWS_KMS_KEY_ID: is required"), "{e}");
+    let e = load(&[
+        mode,
+        ("AWS_REGION", "EU West"),
+        ("AWS_KMS_KEY_ID", "alias/m"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("AWS_REGION:"), "{e}");
+    let full = [
+        mode,
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_KMS_KEY_ID", "alias/mandate"),
+        ("AWS_ACCESS_KEY_ID", "AKIA0000"),
+        ("AWS_SECRET_ACCESS_KEY", "very-secret-value"),
+    ];
+    let e = load(&full[..4]).unwrap_err().to_string();
+    assert!(e.starts_with("AWS_SECRET_ACCESS_KEY: is required"), "{e}");
+    let c = load(&full).unwrap();
+    assert_eq!(
+        c.encryption.aws_kms.as_ref().unwrap().key_id,
+        "alias/mandate"
+    );
+    assert!(!format!("{c:?}").contains("very-secret-value"));
+
+    let mut prod = full.to_vec();
+    prod.extend([
+        ("MANDATE_ENV", "production"),
+        ("PUBLIC_URL", "https://m.example.com"),
+        ("AWS_ENDPOINT_URL", "http://kms.internal"),
+    ]);
+    let msg = production::check(&load(&prod).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("AWS_ENDPOINT_URL must be https://")
+            && !msg.contains("ENCRYPTION_KEY is missing"),
+        "{msg}"
+    );
+}

@@ -11,7 +11,6 @@ mod provider;
 
 use std::sync::Arc;
 
-use mandate_crypto::Key256;
 use mandate_crypto::envelope::{self, DataKey, Envelope, EnvelopeError, RecordBinding};
 use mandate_crypto::kek::{Kek, KekError, WrapContext, WrappedDek};
 use mandate_store::data_keys::{self, DataKeyRow, DekState};
@@ -226,22 +225,15 @@ impl Vault {
     }
 
     async fn create_active(&self, workspace_id: Uuid) -> Result<DataKeyRow, VaultError> {
-        let material = Key256::generate().map_err(|e| KekError::Wrap {
-            dek_kid: "new".into(),
-            reason: e.to_string(),
-        })?;
         let kid = format!("dek-{}", Uuid::now_v7().simple());
         let ws = workspace_id.to_string();
-        let wrapped = self
+        let (_material, wrapped) = self
             .inner
             .kek
-            .wrap(
-                &material,
-                WrapContext {
-                    workspace_id: &ws,
-                    dek_kid: &kid,
-                },
-            )
+            .generate_dek(WrapContext {
+                workspace_id: &ws,
+                dek_kid: &kid,
+            })
             .await?;
         let row = DataKeyRow {
             kid,

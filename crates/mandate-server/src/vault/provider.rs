@@ -18,6 +18,7 @@ pub async fn kek_from_config(config: &Config) -> Result<Kek, ProviderError> {
             Ok(Kek::Env(env))
         }
         KeyMode::VaultTransit => vault_transit(config).await,
+        KeyMode::AwsKms => aws_kms(config).await,
     }
 }
 
@@ -81,6 +82,49 @@ async fn vault_transit(_config: &Config) -> Result<Kek, ProviderError> {
     Err(ConfigError::new(
         "ENCRYPTION_KEY_MODE",
         "`vault-transit` is not in this build (cargo feature `vault-transit`)",
+    )
+    .into())
+}
+
+#[cfg(feature = "aws-kms")]
+async fn aws_kms(config: &Config) -> Result<Kek, ProviderError> {
+    use mandate_crypto::kek::sigv4::Credentials;
+    use mandate_crypto::kek::{AwsKmsConfig, AwsKmsKek};
+    use secrecy::ExposeSecret;
+    use zeroize::Zeroizing;
+
+    let settings = config.encryption.aws_kms.as_ref().ok_or_else(|| {
+        ConfigError::new(
+            "AWS_KMS_KEY_ID",
+            "is required with ENCRYPTION_KEY_MODE=aws-kms",
+        )
+    })?;
+    let kms = AwsKmsKek::connect(AwsKmsConfig {
+        key_id: settings.key_id.clone(),
+        region: settings.region.clone(),
+        endpoint: settings.endpoint.clone(),
+        credentials: Credentials {
+            access_key_id: settings.access_key_id.clone(),
+            secret_access_key: Zeroizing::new(
+                settings.secret_access_key.expose_secret().to_string(),
+            ),
+            session_token: settings
+                .session_token
+                .as_ref()
+                .map(|t| Zeroizing::new(t.expose_secret().to_string())),
+        },
+        timeout: std::time::Duration::from_secs(10),
+    })
+    .await
+    .map_err(VaultError::from)?;
+    Ok(Kek::AwsKms(kms))
+}
+
+#[cfg(not(feature = "aws-kms"))]
+async fn aws_kms(_config: &Config) -> Result<Kek, ProviderError> {
+    Err(ConfigError::new(
+        "ENCRYPTION_KEY_MODE",
+        "`aws-kms` is not in this build (cargo feature `aws-kms`)",
     )
     .into())
 }
