@@ -5,6 +5,7 @@
 //! - [`kek`]: key encryption key providers that wrap the data keys.
 //! - [`tokens`]: prefixed, checksummed tokens; only their hash is stored.
 
+pub mod age;
 pub mod envelope;
 pub mod kek;
 mod key256;

@@ -612,3 +612,164 @@ async fn aws_kms_mode_starts_against_moto_and_refuses_when_kms_is_down() {
     );
     assert!(!out.stderr.contains(SECRET_ACCESS_KEY));
 }
+
+/// ENCRYPTION_KEY_MODE=age with files made by the real `age` tools: start, a KEK change through
+/// AGE_KEK_FILE_PREVIOUS with background re-wrap, then the new file alone; a wrong identity is
+/// one clear line.
+#[tokio::test]
+async fn age_mode_opens_the_sealed_kek_and_follows_a_kek_change() {
+    use std::process::Command;
+
+    let dir = mandate_testkit::TempDir::new("agekek");
+    let d = dir.path();
+    let keygen = |name: &str| {
+        let path = d.join(name);
+        assert!(
+            Command::new("age-keygen")
+                .arg("-o")
+                .arg(&path)
+                .output()
+                .unwrap()
+                .status
+                .success()
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("# public key: "))
+            .unwrap()
+            .to_string()
+    };
+    let seal = |recipient: &str, hex: &str, out: &str| {
+        let mut child = Command::new("age")
+            .args(["-r", recipient, "-o"])
+            .arg(d.join(out))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(hex.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+    let recipient = keygen("identity.txt");
+    let old = mandate_crypto::Key256::generate().unwrap();
+    let new = mandate_crypto::Key256::generate().unwrap();
+    seal(
+        &recipient,
+        &format!("{}\n", old.to_hex().as_str()),
+        "old.age",
+    );
+    seal(
+        &recipient,
+        &format!("{}\n", new.to_hex().as_str()),
+        "new.age",
+    );
+    let db_url = format!("sqlite://{}", d.join("mandate.db").display());
+    let path = |name: &str| d.join(name).to_str().unwrap().to_string();
+    let (identity, old_file, new_file) = (path("identity.txt"), path("old.age"), path("new.age"));
+
+    // First run with the old KEK file creates a data key for a workspace.
+    let db = mandate_store::Db::connect(&mandate_store::DbOptions::new(Some(db_url.clone()), d))
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    let ws = mandate_store::workspaces::create(&db, "Acme", time::OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+        .id;
+    let base = [
+        ("MANDATE_PORT", "0"),
+        ("DATABASE_URL", db_url.as_str()),
+        ("ENCRYPTION_KEY_MODE", "age"),
+        ("AGE_IDENTITY_FILE", identity.as_str()),
+    ];
+    let with = |extra: &[(&'static str, &str)]| {
+        let mut v: Vec<(&str, String)> = base.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        v.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        v
+    };
+
+    let first = with(&[("AGE_KEK_FILE", &old_file)]);
+    let server = ServerProcess::spawn(bin(), &as_refs(&first));
+    server.wait_listening();
+    let ready = server.wait_for_event("key encryption key ready", |_| true, Duration::from_secs(1));
+    assert_eq!(ready["fields"]["provider"], "age");
+    assert!(
+        ready["fields"]["kek_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("age-")
+    );
+    drop(server);
+    let old_vault = mandate_server::vault::Vault::new(
+        db.clone(),
+        mandate_crypto::kek::Kek::Age(
+            mandate_crypto::kek::EnvKek::with_prefix("age", &old, None).unwrap(),
+        ),
+        8,
+    );
+    let sealed = old_vault
+        .seal(ws, "connection.credentials", "row-1", b"secret")
+        .await
+        .unwrap();
+
+    let rotating = with(&[
+        ("AGE_KEK_FILE", &new_file),
+        ("AGE_KEK_FILE_PREVIOUS", &old_file),
+    ]);
+    let server = ServerProcess::spawn(bin(), &as_refs(&rotating));
+    server.wait_listening();
+    let done = server.wait_for_event(
+        "data keys re-wrapped under the current key encryption key; ENCRYPTION_KEY_PREVIOUS can be removed",
+        |_| true,
+        Duration::from_secs(20),
+    );
+    assert_eq!(done["fields"]["rewrapped"], 1);
+    assert!(!server.output().contains(new.to_hex().as_str()));
+    drop(server);
+
+    let after = with(&[("AGE_KEK_FILE", &new_file)]);
+    let server = ServerProcess::spawn(bin(), &as_refs(&after));
+    server.wait_listening();
+    drop(server);
+    let new_vault = mandate_server::vault::Vault::new(
+        db.clone(),
+        mandate_crypto::kek::Kek::Age(
+            mandate_crypto::kek::EnvKek::with_prefix("age", &new, None).unwrap(),
+        ),
+        8,
+    );
+    assert_eq!(
+        new_vault
+            .open(ws, "connection.credentials", "row-1", &sealed)
+            .await
+            .unwrap()
+            .as_slice(),
+        b"secret"
+    );
+
+    keygen("stranger.txt");
+    let stranger = path("stranger.txt");
+    let mut wrong = with(&[("AGE_KEK_FILE", &new_file)]);
+    wrong[3].1 = stranger;
+    let out = server::run(bin(), &["serve"], &as_refs(&wrong));
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("mandate: "))
+        .unwrap();
+    assert!(
+        line.contains("AGE_KEK_FILE (")
+            && line.contains("no identity in the identity file can open this age file"),
+        "{line}"
+    );
+}
+
+fn as_refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}

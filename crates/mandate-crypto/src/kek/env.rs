@@ -27,13 +27,19 @@ impl std::fmt::Debug for EnvKek {
     }
 }
 
-/// The public id of a KEK.
-pub fn kek_id(key: &Key256) -> String {
+/// The public id of an `env` KEK.
+#[cfg(test)]
+fn kek_id(key: &Key256) -> String {
+    kek_id_with_prefix("env", key)
+}
+
+/// `<prefix>-` and 12 hex characters of HMAC-SHA256(key, "mandate kek id").
+fn kek_id_with_prefix(prefix: &str, key: &Key256) -> String {
     let tag = hmac::sign(
         &hmac::Key::new(hmac::HMAC_SHA256, key.as_bytes()),
         b"mandate kek id",
     );
-    let mut id = String::from("env-");
+    let mut id = format!("{prefix}-");
     for byte in &tag.as_ref()[..6] {
         id.push_str(&format!("{byte:02x}"));
     }
@@ -42,9 +48,19 @@ pub fn kek_id(key: &Key256) -> String {
 
 impl EnvKek {
     pub fn new(current: &Key256, previous: Option<&Key256>) -> Result<EnvKek, KekError> {
+        EnvKek::with_prefix("env", current, previous)
+    }
+
+    /// A KEK held in memory whose ids start with `prefix` (`age` keeps its KEK this way once the
+    /// age file is opened).
+    pub fn with_prefix(
+        prefix: &'static str,
+        current: &Key256,
+        previous: Option<&Key256>,
+    ) -> Result<EnvKek, KekError> {
         let build = |key: &Key256| {
-            DataKey::new(kek_id(key), key).map_err(|e| KekError::Provider {
-                provider: "env",
+            DataKey::new(kek_id_with_prefix(prefix, key), key).map_err(|e| KekError::Provider {
+                provider: prefix,
                 reason: e.to_string(),
             })
         };

@@ -66,6 +66,8 @@ pub enum KekError {
 #[derive(Debug)]
 pub enum Kek {
     Env(EnvKek),
+    /// The KEK from an age file, held like `env` once opened.
+    Age(EnvKek),
     #[cfg(feature = "vault-transit")]
     VaultTransit(TransitKek),
     #[cfg(feature = "aws-kms")]
@@ -77,6 +79,7 @@ impl Kek {
     pub fn provider(&self) -> &'static str {
         match self {
             Kek::Env(_) => "env",
+            Kek::Age(_) => "age",
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(_) => "vault-transit",
             #[cfg(feature = "aws-kms")]
@@ -87,7 +90,7 @@ impl Kek {
     /// Id of the KEK new wraps use.
     pub fn current_id(&self) -> String {
         match self {
-            Kek::Env(k) => k.current_id().to_string(),
+            Kek::Env(k) | Kek::Age(k) => k.current_id().to_string(),
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(k) => k.current_id(),
             #[cfg(feature = "aws-kms")]
@@ -98,7 +101,7 @@ impl Kek {
     /// Ids of every KEK this process can unwrap with (current first).
     pub fn held_ids(&self) -> Vec<String> {
         match self {
-            Kek::Env(k) => std::iter::once(k.current_id())
+            Kek::Env(k) | Kek::Age(k) => std::iter::once(k.current_id())
                 .chain(k.previous_id())
                 .map(str::to_string)
                 .collect(),
@@ -112,7 +115,7 @@ impl Kek {
     /// Re-read what the provider holds (a Transit key may have been rotated meanwhile).
     pub async fn refresh(&self) -> Result<(), KekError> {
         match self {
-            Kek::Env(_) => Ok(()),
+            Kek::Env(_) | Kek::Age(_) => Ok(()),
             #[cfg(feature = "aws-kms")]
             Kek::AwsKms(_) => Ok(()),
             #[cfg(feature = "vault-transit")]
@@ -126,7 +129,7 @@ impl Kek {
         context: WrapContext<'_>,
     ) -> Result<WrappedDek, KekError> {
         match self {
-            Kek::Env(k) => k.wrap(dek, context),
+            Kek::Env(k) | Kek::Age(k) => k.wrap(dek, context),
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(k) => k.wrap(dek, context).await,
             #[cfg(feature = "aws-kms")]
@@ -140,7 +143,7 @@ impl Kek {
         context: WrapContext<'_>,
     ) -> Result<Key256, KekError> {
         match self {
-            Kek::Env(k) => k.unwrap(wrapped, context),
+            Kek::Env(k) | Kek::Age(k) => k.unwrap(wrapped, context),
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(k) => k.unwrap(wrapped, context).await,
             #[cfg(feature = "aws-kms")]

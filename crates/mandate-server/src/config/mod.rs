@@ -4,6 +4,7 @@
 //! and what is wrong with it, never a secret's value. [`production::check`] adds the strict
 //! checks of production mode; [`dev_key`] makes what development mode needs.
 
+pub mod age;
 pub mod aws_kms;
 pub mod dev_key;
 pub mod production;
@@ -59,6 +60,8 @@ pub enum KeyMode {
     VaultTransit,
     /// AWS KMS.
     AwsKms,
+    /// The KEK sealed in an age file.
+    Age,
 }
 
 #[derive(Debug)]
@@ -100,6 +103,8 @@ pub struct EncryptionConfig {
     pub vault_transit: Option<vault_transit::VaultTransitSettings>,
     /// Set when the mode is `aws-kms`.
     pub aws_kms: Option<aws_kms::AwsKmsSettings>,
+    /// Set when the mode is `age`.
+    pub age: Option<age::AgeSettings>,
 }
 
 #[derive(Debug)]
@@ -122,6 +127,7 @@ impl Config {
                 ("env", KeyMode::Env),
                 ("vault-transit", KeyMode::VaultTransit),
                 ("aws-kms", KeyMode::AwsKms),
+                ("age", KeyMode::Age),
             ],
         )?;
 
@@ -161,11 +167,15 @@ impl Config {
                     .transpose()?,
                 vault_transit: match key_mode {
                     KeyMode::VaultTransit => Some(vault_transit::parse(&p)?),
-                    KeyMode::Env | KeyMode::AwsKms => None,
+                    KeyMode::Env | KeyMode::AwsKms | KeyMode::Age => None,
                 },
                 aws_kms: match key_mode {
                     KeyMode::AwsKms => Some(aws_kms::parse(&p)?),
-                    KeyMode::Env | KeyMode::VaultTransit => None,
+                    KeyMode::Env | KeyMode::VaultTransit | KeyMode::Age => None,
+                },
+                age: match key_mode {
+                    KeyMode::Age => Some(age::parse(&p)?),
+                    _ => None,
                 },
             },
 

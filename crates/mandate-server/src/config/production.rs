@@ -50,6 +50,13 @@ fn problems(config: &Config) -> Vec<String> {
             ),
             Some(_) => {}
         },
+        KeyMode::Age => {
+            if let Some(age) = &config.encryption.age
+                && let Some(problem) = readable_by_others(&age.identity_file)
+            {
+                out.push(format!("AGE_IDENTITY_FILE {problem}"));
+            }
+        }
         KeyMode::AwsKms => {
             if let Some(endpoint) = config
                 .encryption
@@ -104,6 +111,19 @@ fn problems(config: &Config) -> Vec<String> {
         out.push(problem);
     }
     out
+}
+
+/// A secret file must not be readable by group or others.
+fn readable_by_others(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "({}) is readable by other users (mode {:o}); run `chmod 600` on it",
+            path.display(),
+            mode & 0o777
+        )
+    })
 }
 
 fn is_loopback(url: &url::Url) -> bool {

@@ -103,7 +103,7 @@ pub const SETTINGS: &[Setting] = &[
         "encryption_key_mode",
         "ENCRYPTION_KEY_MODE",
         Some("env"),
-        "Where the key encryption key comes from. `env`: ENCRYPTION_KEY. `vault-transit`: HashiCorp Vault or OpenBao Transit (VAULT_*). `aws-kms`: AWS KMS (AWS_*).",
+        "Where the key encryption key comes from. `env`: ENCRYPTION_KEY. `vault-transit`: HashiCorp Vault or OpenBao Transit (VAULT_*). `aws-kms`: AWS KMS (AWS_*). `age`: the KEK in an age file (AGE_*).",
     ),
     secret(
         "encryption_key",
@@ -194,6 +194,24 @@ pub const SETTINGS: &[Setting] = &[
         "AWS_ENDPOINT_URL",
         None,
         "aws-kms: KMS endpoint instead of https://kms.<region>.amazonaws.com (VPC endpoint, FIPS endpoint).",
+    ),
+    setting(
+        "age_kek_file",
+        "AGE_KEK_FILE",
+        None,
+        "age: age file holding the KEK (64 hex characters, e.g. `openssl rand -hex 32 | age -r age1... > kek.age`).",
+    ),
+    setting(
+        "age_identity_file",
+        "AGE_IDENTITY_FILE",
+        None,
+        "age: identity file (from age-keygen) that opens AGE_KEK_FILE; keep it mode 0600.",
+    ),
+    setting(
+        "age_kek_file_previous",
+        "AGE_KEK_FILE_PREVIOUS",
+        None,
+        "age: the former KEK file while changing the KEK; its data keys are re-wrapped in the background.",
     ),
     secret(
         "jwt_private_key",

@@ -432,3 +432,37 @@ fn aws_kms_settings_name_what_is_missing() {
         "{msg}"
     );
 }
+
+#[test]
+fn age_settings_name_what_is_missing_and_production_checks_the_identity_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = ("ENCRYPTION_KEY_MODE", "age");
+    let e = load(&[mode]).unwrap_err().to_string();
+    assert!(e.starts_with("AGE_KEK_FILE: is required"), "{e}");
+    let e = load(&[mode, ("AGE_KEK_FILE", "/k.age")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("AGE_IDENTITY_FILE: is required"), "{e}");
+
+    let dir = mandate_testkit::TempDir::new("cfg");
+    let identity = dir.path().join("identity.txt");
+    std::fs::write(&identity, "AGE-SECRET-KEY-1...").unwrap();
+    std::fs::set_permissions(&identity, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let vars = [
+        mode,
+        ("AGE_KEK_FILE", "/k.age"),
+        ("AGE_IDENTITY_FILE", identity.to_str().unwrap()),
+        ("MANDATE_ENV", "production"),
+        ("PUBLIC_URL", "https://m.example.com"),
+    ];
+    let msg = production::check(&load(&vars).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("AGE_IDENTITY_FILE") && msg.contains("chmod 600"),
+        "{msg}"
+    );
+    assert!(!msg.contains("ENCRYPTION_KEY is missing"), "{msg}");
+    std::fs::set_permissions(&identity, std::fs::Permissions::from_mode(0o600)).unwrap();
+    production::check(&load(&vars).unwrap()).unwrap();
+}

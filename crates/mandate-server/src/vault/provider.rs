@@ -19,6 +19,7 @@ pub async fn kek_from_config(config: &Config) -> Result<Kek, ProviderError> {
         }
         KeyMode::VaultTransit => vault_transit(config).await,
         KeyMode::AwsKms => aws_kms(config).await,
+        KeyMode::Age => age(config),
     }
 }
 
@@ -127,4 +128,51 @@ async fn aws_kms(_config: &Config) -> Result<Kek, ProviderError> {
         "`aws-kms` is not in this build (cargo feature `aws-kms`)",
     )
     .into())
+}
+
+/// Open the age file(s) with the identity file; the KEK is then held like `env`.
+fn age(config: &Config) -> Result<Kek, ProviderError> {
+    let settings = config.encryption.age.as_ref().ok_or_else(|| {
+        ConfigError::new("AGE_KEK_FILE", "is required with ENCRYPTION_KEY_MODE=age")
+    })?;
+    let identity_origin = format!("AGE_IDENTITY_FILE ({})", settings.identity_file.display());
+    let identity_text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(&settings.identity_file).map_err(|e| {
+            ConfigError::new(&identity_origin, format!("cannot read the file: {e}"))
+        })?,
+    );
+    let identities = mandate_crypto::age::parse_identities(&identity_text)
+        .map_err(|e| ConfigError::new(&identity_origin, e.to_string()))?;
+    let open = |path: &std::path::Path, var: &str| -> Result<mandate_crypto::Key256, ConfigError> {
+        let origin = format!("{var} ({})", path.display());
+        let sealed = std::fs::read(path)
+            .map_err(|e| ConfigError::new(&origin, format!("cannot read the file: {e}")))?;
+        let plain = mandate_crypto::age::decrypt(&sealed, &identities)
+            .map_err(|e| ConfigError::new(&origin, e.to_string()))?;
+        let key = match <[u8; 32]>::try_from(plain.as_slice()) {
+            Ok(raw) => mandate_crypto::Key256::from_bytes(raw),
+            Err(_) => {
+                let text = std::str::from_utf8(&plain).map_err(|_| {
+                    ConfigError::new(&origin, "holds neither 32 bytes nor 64 hex characters")
+                })?;
+                mandate_crypto::Key256::from_hex(text)
+                    .map_err(|e| ConfigError::new(&origin, format!("the sealed key {e}")))?
+            }
+        };
+        if key.is_weak() {
+            return Err(ConfigError::new(
+                &origin,
+                "the sealed key is a placeholder value (repeated or counting bytes)",
+            ));
+        }
+        Ok(key)
+    };
+    let current = open(&settings.kek_file, "AGE_KEK_FILE")?;
+    let previous = settings
+        .previous_kek_file
+        .as_deref()
+        .map(|p| open(p, "AGE_KEK_FILE_PREVIOUS"))
+        .transpose()?;
+    let kek = EnvKek::with_prefix("age", &current, previous.as_ref()).map_err(VaultError::from)?;
+    Ok(Kek::Age(kek))
 }
