@@ -39,6 +39,24 @@ pub enum Command {
     /// `serve` does the same at start; this is for running them as a separate deploy step.
     #[command(after_long_help = environment_help())]
     Migrate,
+    /// Keys: see which key encryption key wraps the data keys, and rotate it.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Provider, current and held key encryption keys, data keys per KEK, and data keys past
+    /// their 90-day rotation schedule. Exits 1 when some data key is wrapped by a KEK that no
+    /// configured key opens.
+    #[command(after_long_help = environment_help())]
+    Status,
+    /// Re-wrap every data key under a new key encryption key. Transit and AWS KMS: rotates the
+    /// key at the provider first. env and age: uses the new key already configured next to the
+    /// previous one (ENCRYPTION_KEY + ENCRYPTION_KEY_PREVIOUS, AGE_KEK_FILE + AGE_KEK_FILE_PREVIOUS).
+    /// Safe to run again after an interruption.
+    #[command(after_long_help = environment_help())]
+    RotateKek,
 }
 
 #[cfg(test)]

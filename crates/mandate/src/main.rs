@@ -2,6 +2,7 @@
 //! each as a single line on stderr naming what to fix.
 
 mod cli;
+mod keys;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
+            Command::Keys(command) => keys::run(config, command).await,
         }
     })
 }
@@ -96,7 +98,7 @@ async fn migrate(config: Config) -> ExitCode {
     }
 }
 
-fn fail(code: u8, what: &str, error: &dyn std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(code: u8, what: &str, error: &dyn std::fmt::Display) -> ExitCode {
     // One line, whatever the error carries.
     let message = error.to_string().replace(['\n', '\r'], " ");
     eprintln!("mandate: {what}: {message}");

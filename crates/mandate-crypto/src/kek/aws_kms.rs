@@ -144,6 +144,14 @@ impl AwsKmsKek {
         ))
     }
 
+    /// On-demand rotation of the key material (needs `kms:RotateKeyOnDemand`). The key id, and
+    /// so the KEK id, stay the same; KMS keeps older material for Decrypt.
+    pub async fn rotate(&self) -> Result<(), KekError> {
+        self.call("RotateKeyOnDemand", &json!({"KeyId": self.key_arn}))
+            .await
+            .map(|_| ())
+    }
+
     pub async fn wrap(
         &self,
         dek: &Key256,

@@ -151,6 +151,19 @@ impl Kek {
         }
     }
 
+    /// Rotate the KEK at the provider, where the provider can (Transit: a new key version; KMS:
+    /// on-demand rotation of the key material). Returns false for `env` and `age`, whose new key
+    /// the operator supplies in the configuration.
+    pub async fn rotate_at_provider(&self) -> Result<bool, KekError> {
+        match self {
+            Kek::Env(_) | Kek::Age(_) => Ok(false),
+            #[cfg(feature = "vault-transit")]
+            Kek::VaultTransit(k) => k.rotate().await.map(|()| true),
+            #[cfg(feature = "aws-kms")]
+            Kek::AwsKms(k) => k.rotate().await.map(|()| true),
+        }
+    }
+
     /// A new data key and its wrapped form. KMS providers that generate keys themselves
     /// (AWS KMS `GenerateDataKey`) do; the others draw it here and wrap it.
     pub async fn generate_dek(

@@ -169,6 +169,17 @@ impl TransitKek {
         Ok(())
     }
 
+    /// A new version of the Transit key (needs `update` on `<mount>/keys/<key>/rotate`).
+    pub async fn rotate(&self) -> Result<(), KekError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("{}/keys/{}/rotate", self.mount, self.key),
+            None,
+        )
+        .await?;
+        self.refresh().await
+    }
+
     pub async fn wrap(
         &self,
         dek: &Key256,

@@ -8,6 +8,7 @@
 
 mod dek_cache;
 mod provider;
+mod status;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use zeroize::Zeroizing;
 
 pub use dek_cache::DekCache;
 pub use provider::{ProviderError, kek_from_config};
+pub use status::{DEK_ROTATION_DAYS, KekUsage, KeyStatus, OverdueDataKey};
 
 /// How many unwrapped data keys stay in memory.
 pub const DEFAULT_CACHE_CAPACITY: usize = 4096;
@@ -69,6 +71,10 @@ impl Vault {
 
     pub fn kek(&self) -> &Kek {
         &self.inner.kek
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.inner.db
     }
 
     pub fn cached_keys(&self) -> usize {

@@ -1,0 +1,109 @@
+//! `mandate keys status` and `mandate keys rotate-kek`.
+
+use std::process::ExitCode;
+
+use mandate_server::config::Config;
+use mandate_server::vault::{DEK_ROTATION_DAYS, KeyStatus, ProviderError, Vault, kek_from_config};
+use mandate_store::{Db, DbOptions};
+use secrecy::ExposeSecret;
+
+use crate::cli::KeysCommand;
+use crate::fail;
+
+pub async fn run(config: Config, command: KeysCommand) -> ExitCode {
+    let vault = match open_vault(&config).await {
+        Ok(vault) => vault,
+        Err((code, what, message)) => return fail(code, what, &message),
+    };
+    match command {
+        KeysCommand::Status => match vault.status(time::OffsetDateTime::now_utc()).await {
+            Ok(status) => {
+                print!("{}", render(&status));
+                if status.by_kek.iter().any(|k| !k.held) {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Err(e) => fail(1, "cannot read the key status", &e),
+        },
+        KeysCommand::RotateKek => match vault.rotate_kek().await {
+            Ok(report) => {
+                println!(
+                    "key encryption key: {}\ndata keys re-wrapped: {} (already done elsewhere: {})",
+                    vault.kek().current_id(),
+                    report.rewrapped,
+                    report.skipped
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(1, "cannot rotate the key encryption key", &e),
+        },
+    }
+}
+
+async fn open_vault(config: &Config) -> Result<Vault, (u8, &'static str, String)> {
+    let mut options = DbOptions::new(
+        config
+            .database
+            .url
+            .as_ref()
+            .map(|u| u.expose_secret().to_string()),
+        &config.data_dir,
+    );
+    options.max_connections = 2;
+    options.connect_timeout = config.database.connect_timeout;
+    let db = Db::connect(&options)
+        .await
+        .map_err(|e| (1, "cannot open the database", e.to_string()))?;
+    db.migrate()
+        .await
+        .map_err(|e| (1, "cannot migrate", e.to_string()))?;
+    let kek = kek_from_config(config).await.map_err(|e| match e {
+        ProviderError::Config(e) => (2, "configuration error", e.to_string()),
+        ProviderError::Vault(e) => (1, "key provider", e.to_string()),
+    })?;
+    Ok(Vault::new(db, kek, 16))
+}
+
+fn render(status: &KeyStatus) -> String {
+    let mut out = format!("key encryption key provider: {}\n", status.provider);
+    out.push_str(&format!(
+        "current key encryption key: {}\n",
+        status.current_kek
+    ));
+    out.push_str(&format!(
+        "held key encryption keys: {}\n",
+        status.held_keks.join(", ")
+    ));
+    out.push_str(&format!("data keys: {}\n", status.data_keys));
+    for usage in &status.by_kek {
+        let note = if usage.current {
+            "current"
+        } else if usage.held {
+            "re-wrap pending: run `mandate keys rotate-kek` or restart `mandate serve`"
+        } else {
+            "NOT OPENABLE: no configured key encryption key opens these"
+        };
+        out.push_str(&format!(
+            "  {}: {} ({note})\n",
+            usage.kek_id, usage.data_keys
+        ));
+    }
+    if status.overdue.is_empty() {
+        out.push_str(&format!(
+            "data keys past the {DEK_ROTATION_DAYS}-day rotation schedule: none\n"
+        ));
+    } else {
+        out.push_str(&format!(
+            "data keys past the {DEK_ROTATION_DAYS}-day rotation schedule:\n"
+        ));
+        for dek in &status.overdue {
+            out.push_str(&format!(
+                "  {} (workspace {}): {} days\n",
+                dek.kid, dek.workspace_id, dek.age_days
+            ));
+        }
+    }
+    out
+}
