@@ -9,6 +9,7 @@ pub mod age;
 pub mod envelope;
 pub mod kek;
 mod key256;
+pub mod signing;
 pub mod tokens;
 
 pub use key256::{Key256, KeyError};
