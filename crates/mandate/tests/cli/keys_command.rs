@@ -1,0 +1,178 @@
+//! `mandate keys status` and `mandate keys rotate-kek`.
+
+use mandate_testkit::server;
+
+use super::bin;
+
+/// `mandate keys status` and `mandate keys rotate-kek`, with env keys and with OpenBao Transit.
+#[tokio::test]
+async fn keys_status_and_rotate_kek() {
+    use mandate_crypto::Key256;
+    use mandate_crypto::kek::{EnvKek, Kek};
+    use mandate_server::vault::Vault;
+
+    let dir = mandate_testkit::TempDir::new("keys");
+    let db_url = format!("sqlite://{}", dir.path().join("mandate.db").display());
+    let (old, new) = (Key256::generate().unwrap(), Key256::generate().unwrap());
+    let (old_hex, new_hex) = (old.to_hex().to_string(), new.to_hex().to_string());
+    let db = mandate_store::Db::connect(&mandate_store::DbOptions::new(
+        Some(db_url.clone()),
+        dir.path(),
+    ))
+    .await
+    .unwrap();
+    db.migrate().await.unwrap();
+    let vault = Vault::new(db.clone(), Kek::Env(EnvKek::new(&old, None).unwrap()), 8);
+    for name in ["A", "B"] {
+        let ws = mandate_store::workspaces::create(&db, name, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+            .id;
+        vault
+            .seal(ws, "connection.credentials", "row", b"s")
+            .await
+            .unwrap();
+    }
+
+    let status = server::run(
+        bin(),
+        &["keys", "status"],
+        &[("DATABASE_URL", &db_url), ("ENCRYPTION_KEY", &old_hex)],
+    );
+    assert!(status.status.success(), "{}", status.stderr);
+    assert!(
+        status.stdout.contains("key encryption key provider: env"),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.contains("data keys: 2"), "{}", status.stdout);
+    assert!(status.stdout.contains(": 2 (current)"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("rotation schedule: none"),
+        "{}",
+        status.stdout
+    );
+
+    // Only the new key configured: the status says the data keys cannot be opened, exit 1.
+    let lost = server::run(
+        bin(),
+        &["keys", "status"],
+        &[("DATABASE_URL", &db_url), ("ENCRYPTION_KEY", &new_hex)],
+    );
+    assert_eq!(lost.status.code(), Some(1));
+    assert!(lost.stdout.contains("NOT OPENABLE"), "{}", lost.stdout);
+
+    // rotate-kek needs the previous key next to the new one for env.
+    let refused = server::run(
+        bin(),
+        &["keys", "rotate-kek"],
+        &[("DATABASE_URL", &db_url), ("ENCRYPTION_KEY", &old_hex)],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        refused.stderr.contains("ENCRYPTION_KEY_PREVIOUS"),
+        "{}",
+        refused.stderr
+    );
+    let rotating = [
+        ("DATABASE_URL", db_url.as_str()),
+        ("ENCRYPTION_KEY", new_hex.as_str()),
+        ("ENCRYPTION_KEY_PREVIOUS", old_hex.as_str()),
+    ];
+    let rotated = server::run(bin(), &["keys", "rotate-kek"], &rotating);
+    assert!(rotated.status.success(), "{}", rotated.stderr);
+    assert!(
+        rotated.stdout.contains("data keys re-wrapped: 2"),
+        "{}",
+        rotated.stdout
+    );
+    let again = server::run(bin(), &["keys", "rotate-kek"], &rotating);
+    assert!(
+        again.stdout.contains("data keys re-wrapped: 0"),
+        "idempotent: {}",
+        again.stdout
+    );
+    let after = server::run(
+        bin(),
+        &["keys", "status"],
+        &[("DATABASE_URL", &db_url), ("ENCRYPTION_KEY", &new_hex)],
+    );
+    assert!(
+        after.status.success() && after.stdout.contains(": 2 (current)"),
+        "{}",
+        after.stdout
+    );
+    for out in [&status, &lost, &refused, &rotated, &after] {
+        assert!(!out.stdout.contains(&old_hex) && !out.stderr.contains(&new_hex));
+    }
+
+    // Transit: rotate-kek makes a new key version and moves the data keys to it.
+    let bao = mandate_testkit::bao::BaoDev::start();
+    bao.transit_key("mandate");
+    let transit_db = format!("sqlite://{}", dir.path().join("transit.db").display());
+    let env = [
+        ("DATABASE_URL", transit_db.as_str()),
+        ("ENCRYPTION_KEY_MODE", "vault-transit"),
+        ("VAULT_ADDR", bao.addr.as_str()),
+        ("VAULT_TOKEN", bao.root_token.as_str()),
+    ];
+    let tdb = mandate_store::Db::connect(&mandate_store::DbOptions::new(
+        Some(transit_db.clone()),
+        dir.path(),
+    ))
+    .await
+    .unwrap();
+    tdb.migrate().await.unwrap();
+    let ws = mandate_store::workspaces::create(&tdb, "T", time::OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+        .id;
+    let map: std::collections::HashMap<String, std::ffi::OsString> =
+        env.iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+    let config = mandate_server::config::Config::load(&|n| map.get(n).cloned(), None).unwrap();
+    let tvault = Vault::new(
+        tdb.clone(),
+        mandate_server::vault::kek_from_config(&config)
+            .await
+            .unwrap(),
+        8,
+    );
+    let sealed = tvault
+        .seal(ws, "connection.credentials", "row", b"t")
+        .await
+        .unwrap();
+    let rotated = server::run(bin(), &["keys", "rotate-kek"], &env);
+    assert!(rotated.status.success(), "{}", rotated.stderr);
+    assert!(
+        rotated
+            .stdout
+            .contains("key encryption key: transit:transit/mandate:v2"),
+        "{}",
+        rotated.stdout
+    );
+    assert!(
+        rotated.stdout.contains("data keys re-wrapped: 1"),
+        "{}",
+        rotated.stdout
+    );
+    bao.cli(&[
+        "write",
+        "transit/keys/mandate/config",
+        "min_decryption_version=2",
+    ]);
+    let fresh = Vault::new(
+        tdb.clone(),
+        mandate_server::vault::kek_from_config(&config)
+            .await
+            .unwrap(),
+        8,
+    );
+    assert_eq!(
+        fresh
+            .open(ws, "connection.credentials", "row", &sealed)
+            .await
+            .unwrap()
+            .as_slice(),
+        b"t"
+    );
+}

@@ -1,0 +1,39 @@
+//! The `mandate` binary as an operator runs it: real processes, real PostgreSQL (throwaway
+//! clusters from mandate-testkit), real OpenBao, moto and age, real HTTP. One test binary (link
+//! time on 2 cores), one module per topic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
+
+mod commands;
+mod key_providers;
+mod keys_command;
+mod replicas;
+mod startup;
+
+use std::path::Path;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mandate");
+pub const KEY: &str = "3f1a9c0e5b7d2f4e6a8c0b1d3e5f7a9c2b4d6e8f0a1c3e5b7d9f1a2c4e6b8d0f";
+
+pub fn bin() -> &'static Path {
+    Path::new(BIN)
+}
+
+/// Status and body of `GET /health`.
+pub async fn health(addr: std::net::SocketAddr) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Borrow an owned environment list as the `(&str, &str)` pairs the harness takes.
+pub fn as_refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
