@@ -216,6 +216,27 @@ impl SigningKey {
         jwk
     }
 
+    /// The RFC 7638 JWK thumbprint (base64url SHA-256 of the required public members in
+    /// lexicographic order): a stable, standard key id.
+    pub fn thumbprint(&self) -> String {
+        let jwk = self.public_jwk();
+        let canonical = match self.inner {
+            Inner::Rsa(_) => json!({"e": jwk["e"], "kty": "RSA", "n": jwk["n"]}),
+            Inner::Ec(_) => json!({"crv": "P-256", "kty": "EC", "x": jwk["x"], "y": jwk["y"]}),
+            Inner::Ed(_) => json!({"crv": "Ed25519", "kty": "OKP", "x": jwk["x"]}),
+        };
+        // serde_json keeps object keys sorted (no preserve_order feature) and writes no spaces.
+        let digest =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.to_string().as_bytes());
+        URL_SAFE_NO_PAD.encode(digest.as_ref())
+    }
+
+    /// The same key under another id.
+    pub fn with_kid(mut self, kid: impl Into<String>) -> SigningKey {
+        self.kid = kid.into();
+        self
+    }
+
     /// A compact JWT of `claims`, with `alg`, `typ: JWT` and `kid` in its header.
     pub fn sign_jwt(&self, claims: &Value) -> Result<String, SigningError> {
         let header = json!({"alg": self.alg().as_str(), "typ": "JWT", "kid": self.kid});
@@ -307,6 +328,27 @@ mod tests {
             assert!(!verify(&key, &tampered));
             assert!(!format!("{key:?}").contains("BEGIN"));
         }
+    }
+
+    /// RFC 7638 section 3.1: the thumbprint of its example RSA key.
+    #[test]
+    fn thumbprint_matches_rfc7638() {
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let canonical = format!(r#"{{"e":"AQAB","kty":"RSA","n":"{n}"}}"#);
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(digest.as_ref()),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+        // And our keys hash the same canonical members.
+        let key = SigningKey::generate(SigningAlg::EdDsa, "k").unwrap();
+        let jwk = key.public_jwk();
+        let mine = format!(
+            r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+            jwk["x"].as_str().unwrap()
+        );
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, mine.as_bytes());
+        assert_eq!(key.thumbprint(), URL_SAFE_NO_PAD.encode(digest.as_ref()));
     }
 
     #[test]

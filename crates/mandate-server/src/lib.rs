@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod serve;
+pub mod signing;
 pub mod state;
 pub mod telemetry;
 pub mod vault;

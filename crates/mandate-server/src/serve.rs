@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use crate::config::dev_key::{self, DevKey};
 use crate::config::{Config, ConfigError, RunMode, production};
 use crate::http::{self, HttpSettings};
+use crate::signing::{SigningKeys, SigningKeysError};
 use crate::state::AppState;
 use crate::vault::{DEFAULT_CACHE_CAPACITY, ProviderError, Vault, VaultError, kek_from_config};
 
@@ -28,6 +29,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Vault(#[from] VaultError),
+    #[error("signing keys: {0}")]
+    Signing(String),
     #[error("cannot listen on {addr} (MANDATE_HOST/MANDATE_PORT): {source}")]
     Listen {
         addr: SocketAddr,
@@ -71,6 +74,13 @@ impl Server {
         );
         let vault = start_vault(&config, &db).await?;
         let bus = ChangeBus::start(&db).await?;
+        let signing = SigningKeys::start(&config, &db, &vault)
+            .await
+            .map_err(|e| match e {
+                SigningKeysError::Config(e) => StartError::Config(e),
+                other => StartError::Signing(other.to_string()),
+            })?;
+        signing.spawn_refresh(&bus);
         tokio::spawn(observe_changes(bus.subscribe()));
 
         let listener =
@@ -86,6 +96,7 @@ impl Server {
             bus,
             config: std::sync::Arc::new(config),
             vault,
+            signing,
         };
         let app = http::with_middleware(crate::api::routes().with_state(state.clone()), &settings);
         Ok(Server {
@@ -93,6 +104,11 @@ impl Server {
             app,
             state,
         })
+    }
+
+    /// What handlers reach (for tests and embedding).
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

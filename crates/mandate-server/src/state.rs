@@ -6,6 +6,7 @@ use mandate_store::Db;
 use mandate_store::change_bus::ChangeBus;
 
 use crate::config::Config;
+use crate::signing::SigningKeys;
 use crate::vault::Vault;
 
 #[derive(Clone)]
@@ -14,4 +15,5 @@ pub struct AppState {
     pub bus: ChangeBus,
     pub config: Arc<Config>,
     pub vault: Vault,
+    pub signing: SigningKeys,
 }

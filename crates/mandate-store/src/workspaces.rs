@@ -7,6 +7,10 @@ use crate::{Db, StoreError, on_pool, to_db_precision};
 
 pub const NAME_MAX_CHARS: usize = 100;
 
+/// The system workspace (created by migration 0003): the scope of instance-wide secrets. The
+/// functions below never return or change it.
+pub const SYSTEM: Uuid = Uuid::nil();
+
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Workspace {
     pub id: Uuid,
@@ -51,8 +55,9 @@ pub async fn create(db: &Db, name: &str, now: OffsetDateTime) -> Result<Workspac
 
 pub async fn get(db: &Db, id: Uuid) -> Result<Option<Workspace>, StoreError> {
     let found = on_pool!(db, pool => sqlx::query_as::<_, Workspace>(
-        "SELECT id, name, created_at FROM workspaces WHERE id = $1")
+        "SELECT id, name, created_at FROM workspaces WHERE id = $1 AND id <> $2")
         .bind(id)
+        .bind(SYSTEM)
         .fetch_optional(pool)
         .await)?;
     Ok(found)
@@ -61,7 +66,8 @@ pub async fn get(db: &Db, id: Uuid) -> Result<Option<Workspace>, StoreError> {
 /// Every workspace, oldest first (ids are time-ordered UUIDv7).
 pub async fn list(db: &Db) -> Result<Vec<Workspace>, StoreError> {
     let all = on_pool!(db, pool => sqlx::query_as::<_, Workspace>(
-        "SELECT id, name, created_at FROM workspaces ORDER BY id")
+        "SELECT id, name, created_at FROM workspaces WHERE id <> $1 ORDER BY id")
+        .bind(SYSTEM)
         .fetch_all(pool)
         .await)?;
     Ok(all)
@@ -70,9 +76,10 @@ pub async fn list(db: &Db) -> Result<Vec<Workspace>, StoreError> {
 pub async fn rename(db: &Db, id: Uuid, name: &str) -> Result<Workspace, StoreError> {
     let name = validate_name(name)?;
     let updated = on_pool!(db, pool => sqlx::query_as::<_, Workspace>(
-        "UPDATE workspaces SET name = $2 WHERE id = $1 RETURNING id, name, created_at")
+        "UPDATE workspaces SET name = $2 WHERE id = $1 AND id <> $3 RETURNING id, name, created_at")
         .bind(id)
         .bind(&name)
+        .bind(SYSTEM)
         .fetch_optional(pool)
         .await)?;
     updated.ok_or(StoreError::NotFound("workspace"))

@@ -67,6 +67,8 @@ store_suite!(
     workspace_rules_hold_in_the_database,
     change_bus_delivers_to_local_subscribers,
     data_keys_one_active_per_workspace,
+    the_system_workspace_is_never_listed_or_changed,
+    signing_keys_rotate_in_one_step,
 );
 
 async fn next_event(sub: &mut Subscription) -> ChangeEvent {
@@ -196,6 +198,72 @@ async fn data_keys_one_active_per_workspace(db: &Db) {
         .map(|r| r.kid)
         .collect();
     assert_eq!(all.len(), 2);
+}
+
+async fn the_system_workspace_is_never_listed_or_changed(db: &Db) {
+    assert!(workspaces::list(db).await.unwrap().is_empty());
+    assert_eq!(workspaces::get(db, workspaces::SYSTEM).await.unwrap(), None);
+    assert!(matches!(
+        workspaces::rename(db, workspaces::SYSTEM, "mine").await,
+        Err(StoreError::NotFound("workspace"))
+    ));
+}
+
+async fn signing_keys_rotate_in_one_step(db: &Db) {
+    use mandate_store::signing_keys::{self, SigningKeyRow};
+    let now = OffsetDateTime::now_utc();
+    let row = |kid: &str| SigningKeyRow {
+        kid: kid.into(),
+        alg: "RS256".into(),
+        private_key: "{sealed}".into(),
+        public_jwk: "{}".into(),
+        state: "current".into(),
+        created_at: now,
+        retire_after: None,
+    };
+    signing_keys::rotate(db, &row("k1"), now).await.unwrap();
+    let hour = time::Duration::hours(1);
+    signing_keys::rotate(db, &row("k2"), now + hour)
+        .await
+        .unwrap();
+    let published: Vec<(String, String)> = signing_keys::published(db, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.kid, r.state))
+        .collect();
+    assert_eq!(
+        published,
+        vec![
+            ("k2".into(), "current".into()),
+            ("k1".into(), "previous".into())
+        ]
+    );
+    // A kid cannot come back, and the failed rotation leaves everything as it was.
+    assert!(matches!(
+        signing_keys::rotate(db, &row("k1"), now).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(signing_keys::published(db, now).await.unwrap()[0].kid, "k2");
+    // Past retire_after, the previous key is no longer published.
+    assert_eq!(
+        signing_keys::published(db, now + hour * 2)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        signing_keys::retire_expired(db, now + hour * 2)
+            .await
+            .unwrap(),
+        1
+    );
+    // The database keeps one current key, whoever writes.
+    let second_current = mandate_store::on_pool!(db, pool => sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, state, created_at) VALUES ('k3', 'RS256', 'x', '{}', 'current', $1)")
+        .bind(now).execute(pool).await.map(|_| ()));
+    assert!(second_current.is_err());
 }
 
 // ---- PostgreSQL only: several replicas on one database -------------------------------------

@@ -57,6 +57,15 @@ pub enum KeysCommand {
     /// Safe to run again after an interruption.
     #[command(after_long_help = environment_help())]
     RotateKek,
+    /// Make a new signing key current (JWT_ALGORITHM, or --algorithm). The former key stays in
+    /// the JWKS for a day so tokens it signed keep verifying; running replicas pick up the new
+    /// key within a minute (at once on PostgreSQL). Not for keys given as JWT_PRIVATE_KEY.
+    #[command(after_long_help = environment_help())]
+    RotateSigning {
+        /// RS256, ES256 or EdDSA.
+        #[arg(long)]
+        algorithm: Option<String>,
+    },
 }
 
 #[cfg(test)]

@@ -2,8 +2,11 @@
 
 use std::process::ExitCode;
 
+use mandate_crypto::signing::SigningAlg;
 use mandate_server::config::Config;
+use mandate_server::signing::SigningKeys;
 use mandate_server::vault::{DEK_ROTATION_DAYS, KeyStatus, ProviderError, Vault, kek_from_config};
+use mandate_store::change_bus::ChangeBus;
 use mandate_store::{Db, DbOptions};
 use secrecy::ExposeSecret;
 
@@ -19,6 +22,7 @@ pub async fn run(config: Config, command: KeysCommand) -> ExitCode {
         KeysCommand::Status => match vault.status(time::OffsetDateTime::now_utc()).await {
             Ok(status) => {
                 print!("{}", render(&status));
+                print!("{}", signing_status(&vault.db_handle()).await);
                 if status.by_kek.iter().any(|k| !k.held) {
                     ExitCode::from(1)
                 } else {
@@ -27,6 +31,9 @@ pub async fn run(config: Config, command: KeysCommand) -> ExitCode {
             }
             Err(e) => fail(1, "cannot read the key status", &e),
         },
+        KeysCommand::RotateSigning { algorithm } => {
+            rotate_signing(&config, &vault, algorithm.as_deref()).await
+        }
         KeysCommand::RotateKek => match vault.rotate_kek().await {
             Ok(report) => {
                 println!(
@@ -104,6 +111,72 @@ fn render(status: &KeyStatus) -> String {
                 dek.kid, dek.workspace_id, dek.age_days
             ));
         }
+    }
+    out
+}
+
+async fn rotate_signing(config: &Config, vault: &Vault, algorithm: Option<&str>) -> ExitCode {
+    if config.jwt.private_key_pem.is_some() {
+        return fail(
+            2,
+            "configuration error",
+            &"JWT_PRIVATE_KEY: the signing key is given by configuration; put the new key there instead",
+        );
+    }
+    let alg = match algorithm {
+        None => config.jwt.algorithm,
+        Some(name) => match SigningAlg::parse(name) {
+            Some(alg) => alg,
+            None => {
+                return fail(
+                    2,
+                    "invalid --algorithm",
+                    &format!("`{name}` is not one of RS256, ES256, EdDSA"),
+                );
+            }
+        },
+    };
+    let db = vault.db_handle();
+    let keys = match SigningKeys::start(config, &db, vault).await {
+        Ok(keys) => keys,
+        Err(e) => return fail(1, "cannot load the signing keys", &e),
+    };
+    let bus = ChangeBus::start(&db).await.ok();
+    match keys.rotate(alg, bus.as_ref()).await {
+        Ok(kid) => {
+            println!("current signing key: {kid} ({})", alg.as_str());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, "cannot rotate the signing key", &e),
+    }
+}
+
+/// Signing keys rotate every 90 days.
+const SIGNING_ROTATION_DAYS: i64 = 90;
+
+async fn signing_status(db: &Db) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let rows = match mandate_store::signing_keys::published(db, now).await {
+        Ok(rows) => rows,
+        Err(e) => return format!("signing keys: cannot read ({e})\n"),
+    };
+    if rows.is_empty() {
+        return "signing keys: none stored (JWT_PRIVATE_KEY, or a development key)\n".to_string();
+    }
+    let mut out = String::from("signing keys (published in /.well-known/jwks.json):\n");
+    for row in rows {
+        let age = (now - row.created_at).whole_days();
+        let due = if row.state == "current" && age > SIGNING_ROTATION_DAYS {
+            format!(
+                ", past the {SIGNING_ROTATION_DAYS}-day schedule: run `mandate keys rotate-signing`"
+            )
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "  {} {} {}: {age} days{due}\n",
+            row.kid, row.alg, row.state
+        ));
     }
     out
 }

@@ -9,5 +9,7 @@ use axum::routing::get;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/health", get(health::health))
+    Router::new()
+        .route("/health", get(health::health))
+        .merge(crate::signing::routes())
 }

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mandate_crypto::Key256;
+use mandate_crypto::signing::SigningAlg;
 use secrecy::SecretString;
 use url::Url;
 
@@ -111,6 +112,8 @@ pub struct EncryptionConfig {
 pub struct JwtConfig {
     pub private_key_pem: Option<SecretString>,
     pub kid: Option<String>,
+    /// Algorithm of generated signing keys.
+    pub algorithm: SigningAlg,
 }
 
 impl Config {
@@ -182,6 +185,14 @@ impl Config {
             jwt: JwtConfig {
                 private_key_pem: p.optional("jwt_private_key").map(parse_pem).transpose()?,
                 kid: p.optional("jwt_kid").map(parse_kid).transpose()?,
+                algorithm: p.choice(
+                    "jwt_algorithm",
+                    &[
+                        ("rs256", SigningAlg::Rs256),
+                        ("es256", SigningAlg::Es256),
+                        ("eddsa", SigningAlg::EdDsa),
+                    ],
+                )?,
             },
             agent_token_ttl: Duration::from_secs(p.ranged(
                 "agent_token_ttl_seconds",

@@ -216,13 +216,19 @@ pub const SETTINGS: &[Setting] = &[
     secret(
         "jwt_private_key",
         "JWT_PRIVATE_KEY",
-        "PEM private key that signs the JWTs Mandate issues.",
+        "PEM private key (PKCS#8, or PKCS#1 RSA / SEC1 EC) that signs the JWTs Mandate issues. Unset: production generates one and stores it encrypted; development uses a throwaway key.",
     ),
     setting(
         "jwt_kid",
         "JWT_KID",
         None,
-        "Key id published with JWT_PRIVATE_KEY in the JWKS.",
+        "Key id published with JWT_PRIVATE_KEY in the JWKS (default: its RFC 7638 thumbprint).",
+    ),
+    setting(
+        "jwt_algorithm",
+        "JWT_ALGORITHM",
+        Some("RS256"),
+        "Algorithm of the signing keys Mandate generates: RS256, ES256 or EdDSA.",
     ),
     setting(
         "agent_token_ttl_seconds",

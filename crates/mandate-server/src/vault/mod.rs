@@ -77,6 +77,11 @@ impl Vault {
         &self.inner.db
     }
 
+    /// The database this vault keeps its keys in.
+    pub fn db_handle(&self) -> Db {
+        self.inner.db.clone()
+    }
+
     pub fn cached_keys(&self) -> usize {
         self.inner.cache.len()
     }

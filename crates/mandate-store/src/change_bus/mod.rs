@@ -34,6 +34,7 @@ const BUFFER: usize = 1024;
 #[serde(rename_all = "snake_case")]
 pub enum Topic {
     Workspace,
+    SigningKey,
     #[serde(other)]
     Unknown,
 }

@@ -176,3 +176,68 @@ async fn keys_status_and_rotate_kek() {
         b"t"
     );
 }
+
+/// `mandate keys rotate-signing`: a new current key, the former one still published; refused
+/// when the key comes from JWT_PRIVATE_KEY.
+#[test]
+fn keys_rotate_signing() {
+    let dir = mandate_testkit::TempDir::new("rotsign");
+    let db_url = format!("sqlite://{}", dir.path().join("mandate.db").display());
+    let env = [
+        ("DATABASE_URL", db_url.as_str()),
+        ("MANDATE_ENV", "production"),
+        ("PUBLIC_URL", "https://mandate.test"),
+        ("ENCRYPTION_KEY", super::KEY),
+    ];
+    let first = server::run(
+        bin(),
+        &["keys", "rotate-signing", "--algorithm", "ES256"],
+        &env,
+    );
+    assert!(first.status.success(), "{}", first.stderr);
+    assert!(first.stdout.contains("(ES256)"), "{}", first.stdout);
+    let status = server::run(bin(), &["keys", "status"], &env);
+    assert!(status.status.success(), "{}", status.stderr);
+    let signing: Vec<&str> = status
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("signing keys"))
+        .skip(1)
+        .collect();
+    assert_eq!(
+        signing.len(),
+        2,
+        "the generated key and the rotated one: {}",
+        status.stdout
+    );
+    assert!(
+        signing[0].contains("ES256 current: 0 days"),
+        "{}",
+        status.stdout
+    );
+    assert!(signing[1].contains("RS256 previous"), "{}", status.stdout);
+
+    let bad = server::run(
+        bin(),
+        &["keys", "rotate-signing", "--algorithm", "HS256"],
+        &env,
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        bad.stderr
+            .contains("`HS256` is not one of RS256, ES256, EdDSA"),
+        "{}",
+        bad.stderr
+    );
+
+    let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n";
+    let mut configured = env.to_vec();
+    configured.push(("JWT_PRIVATE_KEY", pem));
+    let refused = server::run(bin(), &["keys", "rotate-signing"], &configured);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        refused.stderr.contains("JWT_PRIVATE_KEY"),
+        "{}",
+        refused.stderr
+    );
+}
