@@ -81,6 +81,7 @@ impl Server {
                 other => StartError::Signing(other.to_string()),
             })?;
         signing.spawn_refresh(&bus);
+        vault.spawn_cache_invalidation(&bus);
         tokio::spawn(observe_changes(bus.subscribe()));
 
         let listener =

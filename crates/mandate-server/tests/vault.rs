@@ -53,6 +53,8 @@ vault_suite!(
     changing_the_kek_with_the_previous_one_rewraps_every_data_key,
     concurrent_first_seals_share_one_data_key,
     the_cache_is_bounded_and_evicted_keys_still_open,
+    rotating_a_data_key_reencrypts_every_record_and_retires_the_old_key,
+    an_interrupted_data_key_rotation_resumes_with_the_same_new_key,
 );
 
 fn env_kek(current: &Key256, previous: Option<&Key256>) -> Kek {
@@ -226,5 +228,163 @@ async fn the_cache_is_bounded_and_evicted_keys_still_open(db: &Db) {
             b"s"
         );
         assert!(v.cached_keys() <= 2);
+    }
+}
+
+/// Signing keys are the sealed records of the system workspace: seal `n` of them.
+async fn seal_signing_rows(db: &Db, v: &Vault, n: usize) -> Vec<(String, Vec<u8>)> {
+    use mandate_store::signing_keys::{self, SigningKeyRow};
+    let mut out = Vec::new();
+    for i in 0..n {
+        let kid = format!("sk-{i}");
+        let secret = format!("private key {i}").into_bytes();
+        let sealed = v
+            .seal(workspaces::SYSTEM, "signing_key", &kid, &secret)
+            .await
+            .unwrap();
+        let row = SigningKeyRow {
+            kid: kid.clone(),
+            alg: "EdDSA".into(),
+            private_key: sealed,
+            public_jwk: "{}".into(),
+            state: "current".into(),
+            created_at: OffsetDateTime::now_utc(),
+            retire_after: None,
+        };
+        signing_keys::rotate(db, &row, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        out.push((kid, secret));
+    }
+    out
+}
+
+async fn stored_private_key(db: &Db, kid: &str) -> String {
+    mandate_store::on_pool!(db, pool => sqlx::query_scalar("SELECT private_key FROM signing_keys WHERE kid = $1")
+        .bind(kid).fetch_one(pool).await).unwrap()
+}
+
+async fn rotating_a_data_key_reencrypts_every_record_and_retires_the_old_key(db: &Db) {
+    use mandate_store::data_keys::DekState;
+    let kek = Key256::generate().unwrap();
+    let v = vault(db, &kek);
+    let rows = seal_signing_rows(db, &v, 3).await;
+    let old_kid = data_keys::active(db, workspaces::SYSTEM)
+        .await
+        .unwrap()
+        .unwrap()
+        .kid;
+
+    let mut seen = Vec::new();
+    let report = v
+        .rotate_dek(workspaces::SYSTEM, None, |done, total| {
+            seen.push((done, total))
+        })
+        .await
+        .unwrap();
+    assert_ne!(report.new_kid, old_kid);
+    assert_eq!(report.retired, vec![old_kid.clone()]);
+    assert_eq!(report.reencrypted, 3);
+    assert_eq!(seen.first(), Some(&(0, 3)));
+    assert_eq!(seen.last(), Some(&(3, 3)));
+
+    let fresh = vault(db, &kek);
+    for (kid, secret) in &rows {
+        let stored = stored_private_key(db, kid).await;
+        assert!(
+            stored.contains(&report.new_kid),
+            "{kid} still under the old key"
+        );
+        assert_eq!(
+            fresh
+                .open(workspaces::SYSTEM, "signing_key", kid, &stored)
+                .await
+                .unwrap()
+                .as_slice(),
+            secret.as_slice()
+        );
+    }
+    let states: Vec<(String, DekState)> = data_keys::list(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.kid, k.state))
+        .collect();
+    assert!(states.contains(&(old_kid, DekState::Retired)));
+    assert!(states.contains(&(report.new_kid.clone(), DekState::Active)));
+    // New secrets use the new key at once, in this process.
+    let next = v
+        .seal(workspaces::SYSTEM, "signing_key", "sk-new", b"x")
+        .await
+        .unwrap();
+    assert!(next.contains(&report.new_kid));
+
+    // A workspace that had no key yet just gets one.
+    let ws = workspace(db, "Empty").await;
+    let first = v.rotate_dek(ws, None, |_, _| {}).await.unwrap();
+    assert!(first.retired.is_empty() && first.reencrypted == 0);
+    assert_eq!(
+        data_keys::active(db, ws).await.unwrap().unwrap().kid,
+        first.new_kid
+    );
+}
+
+async fn an_interrupted_data_key_rotation_resumes_with_the_same_new_key(db: &Db) {
+    use mandate_store::data_keys::{DataKeyRow, DekState};
+    let kek = Key256::generate().unwrap();
+    let v = vault(db, &kek);
+    let rows = seal_signing_rows(db, &v, 2).await;
+    let old = data_keys::active(db, workspaces::SYSTEM)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // A run that made the new key and stopped before re-encrypting anything.
+    let fresh_material = Key256::generate().unwrap();
+    let kid = "dek-interrupted".to_string();
+    let wrapped = v
+        .kek()
+        .wrap(
+            &fresh_material,
+            mandate_crypto::kek::WrapContext {
+                workspace_id: &workspaces::SYSTEM.to_string(),
+                dek_kid: &kid,
+            },
+        )
+        .await
+        .unwrap();
+    let row = DataKeyRow {
+        kid: kid.clone(),
+        workspace_id: workspaces::SYSTEM,
+        kek_id: wrapped.kek_id,
+        wrapped: wrapped.wrapped,
+        state: DekState::Active,
+        created_at: OffsetDateTime::now_utc(),
+    };
+    assert_eq!(
+        data_keys::replace_active(db, &row).await.unwrap(),
+        Some(old.kid.clone())
+    );
+
+    let report = vault(db, &kek)
+        .rotate_dek(workspaces::SYSTEM, None, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        report.new_kid, kid,
+        "no third key: the interrupted rotation is finished"
+    );
+    assert_eq!(report.retired, vec![old.kid]);
+    assert_eq!(report.reencrypted, 2);
+    for (id, secret) in &rows {
+        let stored = stored_private_key(db, id).await;
+        assert!(stored.contains(&kid));
+        assert_eq!(
+            v.open(workspaces::SYSTEM, "signing_key", id, &stored)
+                .await
+                .unwrap()
+                .as_slice(),
+            secret.as_slice()
+        );
     }
 }

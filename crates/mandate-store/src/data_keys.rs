@@ -161,3 +161,51 @@ pub async fn rewrap(
         .map(|done| done.rows_affected()))?;
     Ok(changed == 1)
 }
+
+/// Make `new_active` the workspace's active key and the current one `retiring`, in one
+/// transaction. Returns the kid it replaced (None when the workspace had no key yet).
+pub async fn replace_active(
+    db: &Db,
+    new_active: &DataKeyRow,
+) -> Result<Option<String>, StoreError> {
+    let sql = format!("INSERT INTO data_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, 'active', $5)");
+    let result: Result<Option<String>, sqlx::Error> = on_pool!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        let old: Option<String> = sqlx::query_scalar(
+            "UPDATE data_keys SET state = 'retiring' WHERE workspace_id = $1 AND state = 'active' RETURNING kid")
+            .bind(new_active.workspace_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(&new_active.kid)
+            .bind(new_active.workspace_id)
+            .bind(&new_active.kek_id)
+            .bind(&new_active.wrapped)
+            .bind(to_db_precision(new_active.created_at))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(old)
+    }
+    .await);
+    match result {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+            "another rotation of this workspace's data key ran at the same moment",
+        )),
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+            Err(StoreError::NotFound("workspace"))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Set the state of `kid` (e.g. `retired` once no record uses it).
+pub async fn set_state(db: &Db, kid: &str, state: DekState) -> Result<(), StoreError> {
+    on_pool!(db, pool => sqlx::query("UPDATE data_keys SET state = $2 WHERE kid = $1")
+        .bind(kid)
+        .bind(state.as_str())
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}

@@ -10,6 +10,7 @@ pub mod data_keys;
 mod db;
 mod error;
 mod migrate;
+pub mod sealed_columns;
 pub mod signing_keys;
 pub use migrate::embedded as embedded_migrations;
 pub mod workspaces;

@@ -57,6 +57,16 @@ pub enum KeysCommand {
     /// Safe to run again after an interruption.
     #[command(after_long_help = environment_help())]
     RotateKek,
+    /// Give a workspace a new data key and re-encrypt every secret sealed with the old one,
+    /// showing progress; the old key is retired when none is left. An interrupted run is
+    /// finished by running it again (it does not make another key). Replicas learn of the new key
+    /// at once on PostgreSQL.
+    #[command(after_long_help = environment_help())]
+    RotateDek {
+        /// Only this workspace (its id); default: every workspace that has a data key.
+        #[arg(long, value_name = "ID")]
+        workspace: Option<String>,
+    },
     /// Make a new signing key current (JWT_ALGORITHM, or --algorithm). The former key stays in
     /// the JWKS for a day so tokens it signed keep verifying; running replicas pick up the new
     /// key within a minute (at once on PostgreSQL). Not for keys given as JWT_PRIVATE_KEY.

@@ -31,6 +31,7 @@ pub async fn run(config: Config, command: KeysCommand) -> ExitCode {
             }
             Err(e) => fail(1, "cannot read the key status", &e),
         },
+        KeysCommand::RotateDek { workspace } => rotate_dek(&vault, workspace.as_deref()).await,
         KeysCommand::RotateSigning { algorithm } => {
             rotate_signing(&config, &vault, algorithm.as_deref()).await
         }
@@ -179,4 +180,74 @@ async fn signing_status(db: &Db) -> String {
         ));
     }
     out
+}
+
+async fn rotate_dek(vault: &Vault, workspace: Option<&str>) -> ExitCode {
+    use std::io::{IsTerminal, Write};
+
+    let db = vault.db_handle();
+    let workspaces: Vec<uuid::Uuid> = match workspace {
+        Some(text) => match uuid::Uuid::parse_str(text) {
+            Ok(id) => vec![id],
+            Err(_) => {
+                return fail(
+                    2,
+                    "invalid --workspace",
+                    &format!("`{text}` is not a workspace id (a UUID)"),
+                );
+            }
+        },
+        None => match mandate_store::data_keys::list(&db).await {
+            Ok(keys) => {
+                let mut ids: Vec<uuid::Uuid> = keys.into_iter().map(|k| k.workspace_id).collect();
+                ids.sort();
+                ids.dedup();
+                ids
+            }
+            Err(e) => return fail(1, "cannot list the data keys", &e),
+        },
+    };
+    let bus = ChangeBus::start(&db).await.ok();
+    let tty = std::io::stderr().is_terminal();
+    for ws in workspaces {
+        let mut last_line = 0usize;
+        let result = vault
+            .rotate_dek(ws, bus.as_ref(), |done, total| {
+                // A progress bar on a terminal; a line per 10% otherwise.
+                let width = 30;
+                let filled = (done * width)
+                    .checked_div(total)
+                    .unwrap_or(width)
+                    .min(width);
+                if tty {
+                    eprint!(
+                        "\r{ws} [{}{}] {done}/{total}",
+                        "#".repeat(filled),
+                        " ".repeat(width - filled)
+                    );
+                    let _ = std::io::stderr().flush();
+                } else if total == 0 || done == total || done * 10 / total.max(1) > last_line {
+                    last_line = done * 10 / total.max(1);
+                    eprintln!("{ws}: re-encrypted {done}/{total}");
+                }
+            })
+            .await;
+        if tty {
+            eprintln!();
+        }
+        match result {
+            Ok(report) => println!(
+                "workspace {ws}: data key {} is active; {} secret(s) re-encrypted; retired: {}",
+                report.new_kid,
+                report.reencrypted,
+                if report.retired.is_empty() {
+                    "none".to_string()
+                } else {
+                    report.retired.join(", ")
+                }
+            ),
+            Err(e) => return fail(1, "cannot rotate the data key", &e),
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -71,6 +71,11 @@ impl DekCache {
         }
     }
 
+    /// Forget which key is active for `workspace_id` (after a rotation); the keys stay cached.
+    pub fn forget_active(&self, workspace_id: Uuid) {
+        self.lock().active.remove(&workspace_id);
+    }
+
     /// Forget every key (on a change-bus resync, or when keys rotate).
     pub fn clear(&self) {
         let mut state = self.lock();

@@ -7,6 +7,7 @@
 //! provider (a KMS, possibly remote).
 
 mod dek_cache;
+mod dek_rotation;
 mod provider;
 mod status;
 
@@ -16,11 +17,11 @@ use mandate_crypto::envelope::{self, DataKey, Envelope, EnvelopeError, RecordBin
 use mandate_crypto::kek::{Kek, KekError, WrapContext, WrappedDek};
 use mandate_store::data_keys::{self, DataKeyRow, DekState};
 use mandate_store::{Db, StoreError};
-use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 pub use dek_cache::DekCache;
+pub use dek_rotation::DekRotation;
 pub use provider::{ProviderError, kek_from_config};
 pub use status::{DEK_ROTATION_DAYS, KekUsage, KeyStatus, OverdueDataKey};
 
@@ -75,6 +76,32 @@ impl Vault {
 
     pub(crate) fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// Forget the cached active key of a workspace (its key was rotated, here or elsewhere).
+    pub fn forget_active(&self, workspace_id: Uuid) {
+        self.inner.cache.forget_active(workspace_id);
+    }
+
+    /// Follow data key rotations made by other processes: forget the cached active key of a
+    /// workspace on its notice, and everything on a resync.
+    pub fn spawn_cache_invalidation(&self, bus: &mandate_store::change_bus::ChangeBus) {
+        use mandate_store::change_bus::{ChangeEvent, Topic};
+        let vault = self.clone();
+        let mut changes = bus.subscribe();
+        tokio::spawn(async move {
+            while let Some(event) = changes.recv().await {
+                match event {
+                    ChangeEvent::Changed(c) if c.topic == Topic::DataKey => {
+                        if let Some(ws) = c.workspace_id {
+                            vault.forget_active(ws);
+                        }
+                    }
+                    ChangeEvent::Changed(_) => {}
+                    ChangeEvent::Resync => vault.inner.cache.clear(),
+                }
+            }
+        });
     }
 
     /// The database this vault keeps its keys in.
@@ -236,24 +263,7 @@ impl Vault {
     }
 
     async fn create_active(&self, workspace_id: Uuid) -> Result<DataKeyRow, VaultError> {
-        let kid = format!("dek-{}", Uuid::now_v7().simple());
-        let ws = workspace_id.to_string();
-        let (_material, wrapped) = self
-            .inner
-            .kek
-            .generate_dek(WrapContext {
-                workspace_id: &ws,
-                dek_kid: &kid,
-            })
-            .await?;
-        let row = DataKeyRow {
-            kid,
-            workspace_id,
-            kek_id: wrapped.kek_id,
-            wrapped: wrapped.wrapped,
-            state: DekState::Active,
-            created_at: OffsetDateTime::now_utc(),
-        };
+        let row = self.new_data_key_row(workspace_id).await?;
         data_keys::insert_active(&self.inner.db, &row).await?;
         tracing::info!(workspace_id = %workspace_id, kid = %row.kid, kek_id = %row.kek_id, "data key created");
         Ok(row)

@@ -35,6 +35,8 @@ const BUFFER: usize = 1024;
 pub enum Topic {
     Workspace,
     SigningKey,
+    /// A workspace's active data key changed (rotation).
+    DataKey,
     #[serde(other)]
     Unknown,
 }

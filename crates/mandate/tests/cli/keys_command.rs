@@ -217,6 +217,24 @@ fn keys_rotate_signing() {
     );
     assert!(signing[1].contains("RS256 previous"), "{}", status.stdout);
 
+    // rotate-dek re-encrypts both sealed signing keys (system workspace), with progress.
+    let dek = server::run(bin(), &["keys", "rotate-dek"], &env);
+    assert!(dek.status.success(), "{}", dek.stderr);
+    assert!(
+        dek.stdout
+            .contains("workspace 00000000-0000-0000-0000-000000000000: data key dek-")
+            && dek
+                .stdout
+                .contains("2 secret(s) re-encrypted; retired: dek-"),
+        "{}",
+        dek.stdout
+    );
+    assert!(dek.stderr.contains("re-encrypted 2/2"), "{}", dek.stderr);
+    // The signing keys still load (a start unseals the current one) under the new data key.
+    let after = server::run(bin(), &["keys", "rotate-signing"], &env);
+    assert!(after.status.success(), "{}", after.stderr);
+    let bad_ws = server::run(bin(), &["keys", "rotate-dek", "--workspace", "acme"], &env);
+    assert_eq!(bad_ws.status.code(), Some(2));
     let bad = server::run(
         bin(),
         &["keys", "rotate-signing", "--algorithm", "HS256"],
