@@ -104,7 +104,7 @@ fn render(status: &KeyStatus) -> String {
         ));
     } else {
         out.push_str(&format!(
-            "data keys past the {DEK_ROTATION_DAYS}-day rotation schedule:\n"
+            "data keys past the {DEK_ROTATION_DAYS}-day rotation schedule (run `mandate keys rotate-dek`):\n"
         ));
         for dek in &status.overdue {
             out.push_str(&format!(
