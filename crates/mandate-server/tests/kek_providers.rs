@@ -9,8 +9,10 @@
 //! 3. restart once more with the old KEK retired: everything still opens, and new data keys use
 //!    the current KEK.
 //!
-//! (Azure Key Vault is not here: no real peer can run on this machine.)
-#![cfg(all(feature = "vault-transit", feature = "aws-kms"))]
+//! Azure Key Vault has no real peer that can run on this machine: `azure_kv_from_recorded_exchanges`
+//! builds that provider from configuration against recorded exchanges (the replay server of
+//! mandate-testkit, with the recording of mandate-crypto's azure_kv test) and runs the round trip.
+#![cfg(all(feature = "vault-transit", feature = "aws-kms", feature = "azure-kv"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::collections::HashMap;
@@ -326,4 +328,42 @@ async fn aws_kms() {
     let moto = MotoServer::start();
     let arn = moto.create_key();
     run_suite(Kms { moto, arn }).await;
+}
+
+#[tokio::test]
+async fn azure_kv_from_recorded_exchanges() {
+    let recording: serde_json::Value = serde_json::from_str(include_str!(
+        "../../mandate-crypto/tests/fixtures/azure_kv_exchanges.json"
+    ))
+    .unwrap();
+    let base =
+        mandate_testkit::replay::serve(recording["exchanges"].as_array().unwrap().clone()).await;
+    let vars = vars(&[
+        ("ENCRYPTION_KEY_MODE", "azure-kv"),
+        ("AZURE_KEY_VAULT_URI", &base),
+        ("IDENTITY_ENDPOINT", &format!("{base}/msi/token")),
+        ("IDENTITY_HEADER", "3f0b0c1c-identity-header"),
+    ]);
+    let provider = kek(&vars).await;
+    assert_eq!(provider.provider(), "azure-kv");
+    let file = TempSqlite::new();
+    let db = Db::connect(&DbOptions::new(Some(file.url()), file.dir()))
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    let ws = workspaces::create(&db, "A", OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+        .id;
+    let vault = Vault::new(db.clone(), provider, 16);
+    let sealed = vault.seal(ws, KIND, "row-1", b"secret").await.unwrap();
+    let again = Vault::new(db, kek(&vars).await, 16);
+    assert_eq!(
+        again
+            .open(ws, KIND, "row-1", &sealed)
+            .await
+            .unwrap()
+            .as_slice(),
+        b"secret"
+    );
 }

@@ -12,6 +12,7 @@ pub mod bao;
 pub mod moto;
 
 pub mod pg;
+pub mod replay;
 
 pub mod server;
 pub mod sqlite;

@@ -14,6 +14,8 @@
 
 #[cfg(feature = "aws-kms")]
 mod aws_kms;
+#[cfg(feature = "azure-kv")]
+pub mod azure_kv;
 mod env;
 #[cfg(feature = "aws-kms")]
 pub mod sigv4;
@@ -68,6 +70,8 @@ pub enum Kek {
     Env(EnvKek),
     /// The KEK from an age file, held like `env` once opened.
     Age(EnvKek),
+    /// The KEK unwrapped by Azure Key Vault at start, held like `env`.
+    AzureKv(EnvKek),
     #[cfg(feature = "vault-transit")]
     VaultTransit(TransitKek),
     #[cfg(feature = "aws-kms")]
@@ -80,6 +84,7 @@ impl Kek {
         match self {
             Kek::Env(_) => "env",
             Kek::Age(_) => "age",
+            Kek::AzureKv(_) => "azure-kv",
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(_) => "vault-transit",
             #[cfg(feature = "aws-kms")]
@@ -90,7 +95,7 @@ impl Kek {
     /// Id of the KEK new wraps use.
     pub fn current_id(&self) -> String {
         match self {
-            Kek::Env(k) | Kek::Age(k) => k.current_id().to_string(),
+            Kek::Env(k) | Kek::Age(k) | Kek::AzureKv(k) => k.current_id().to_string(),
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(k) => k.current_id(),
             #[cfg(feature = "aws-kms")]
@@ -101,7 +106,7 @@ impl Kek {
     /// Ids of every KEK this process can unwrap with (current first).
     pub fn held_ids(&self) -> Vec<String> {
         match self {
-            Kek::Env(k) | Kek::Age(k) => std::iter::once(k.current_id())
+            Kek::Env(k) | Kek::Age(k) | Kek::AzureKv(k) => std::iter::once(k.current_id())
                 .chain(k.previous_id())
                 .map(str::to_string)
                 .collect(),
@@ -115,7 +120,7 @@ impl Kek {
     /// Re-read what the provider holds (a Transit key may have been rotated meanwhile).
     pub async fn refresh(&self) -> Result<(), KekError> {
         match self {
-            Kek::Env(_) | Kek::Age(_) => Ok(()),
+            Kek::Env(_) | Kek::Age(_) | Kek::AzureKv(_) => Ok(()),
             #[cfg(feature = "aws-kms")]
             Kek::AwsKms(_) => Ok(()),
             #[cfg(feature = "vault-transit")]
@@ -129,7 +134,7 @@ impl Kek {
         context: WrapContext<'_>,
     ) -> Result<WrappedDek, KekError> {
         match self {
-            Kek::Env(k) | Kek::Age(k) => k.wrap(dek, context),
+            Kek::Env(k) | Kek::Age(k) | Kek::AzureKv(k) => k.wrap(dek, context),
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(k) => k.wrap(dek, context).await,
             #[cfg(feature = "aws-kms")]
@@ -143,7 +148,7 @@ impl Kek {
         context: WrapContext<'_>,
     ) -> Result<Key256, KekError> {
         match self {
-            Kek::Env(k) | Kek::Age(k) => k.unwrap(wrapped, context),
+            Kek::Env(k) | Kek::Age(k) | Kek::AzureKv(k) => k.unwrap(wrapped, context),
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(k) => k.unwrap(wrapped, context).await,
             #[cfg(feature = "aws-kms")]
@@ -156,7 +161,7 @@ impl Kek {
     /// the operator supplies in the configuration.
     pub async fn rotate_at_provider(&self) -> Result<bool, KekError> {
         match self {
-            Kek::Env(_) | Kek::Age(_) => Ok(false),
+            Kek::Env(_) | Kek::Age(_) | Kek::AzureKv(_) => Ok(false),
             #[cfg(feature = "vault-transit")]
             Kek::VaultTransit(k) => k.rotate().await.map(|()| true),
             #[cfg(feature = "aws-kms")]

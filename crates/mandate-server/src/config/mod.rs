@@ -6,6 +6,7 @@
 
 pub mod age;
 pub mod aws_kms;
+pub mod azure_kv;
 pub mod dev_key;
 pub mod production;
 pub mod settings;
@@ -63,6 +64,8 @@ pub enum KeyMode {
     AwsKms,
     /// The KEK sealed in an age file.
     Age,
+    /// The KEK unwrapped by Azure Key Vault at start.
+    AzureKv,
 }
 
 #[derive(Debug)]
@@ -106,6 +109,8 @@ pub struct EncryptionConfig {
     pub aws_kms: Option<aws_kms::AwsKmsSettings>,
     /// Set when the mode is `age`.
     pub age: Option<age::AgeSettings>,
+    /// Set when the mode is `azure-kv`.
+    pub azure_kv: Option<azure_kv::AzureKvSettings>,
 }
 
 #[derive(Debug)]
@@ -131,6 +136,7 @@ impl Config {
                 ("vault-transit", KeyMode::VaultTransit),
                 ("aws-kms", KeyMode::AwsKms),
                 ("age", KeyMode::Age),
+                ("azure-kv", KeyMode::AzureKv),
             ],
         )?;
 
@@ -170,14 +176,18 @@ impl Config {
                     .transpose()?,
                 vault_transit: match key_mode {
                     KeyMode::VaultTransit => Some(vault_transit::parse(&p)?),
-                    KeyMode::Env | KeyMode::AwsKms | KeyMode::Age => None,
+                    _ => None,
                 },
                 aws_kms: match key_mode {
                     KeyMode::AwsKms => Some(aws_kms::parse(&p)?),
-                    KeyMode::Env | KeyMode::VaultTransit | KeyMode::Age => None,
+                    _ => None,
                 },
                 age: match key_mode {
                     KeyMode::Age => Some(age::parse(&p)?),
+                    _ => None,
+                },
+                azure_kv: match key_mode {
+                    KeyMode::AzureKv => Some(azure_kv::parse(&p)?),
                     _ => None,
                 },
             },

@@ -50,6 +50,14 @@ fn problems(config: &Config) -> Vec<String> {
             ),
             Some(_) => {}
         },
+        KeyMode::AzureKv => {
+            if let Some(azure) = &config.encryption.azure_kv
+                && azure.vault_uri.scheme() != "https"
+                && !is_loopback(&azure.vault_uri)
+            {
+                out.push("AZURE_KEY_VAULT_URI must be https://".to_string());
+            }
+        }
         KeyMode::Age => {
             if let Some(age) = &config.encryption.age
                 && let Some(problem) = readable_by_others(&age.identity_file)

@@ -103,7 +103,7 @@ pub const SETTINGS: &[Setting] = &[
         "encryption_key_mode",
         "ENCRYPTION_KEY_MODE",
         Some("env"),
-        "Where the key encryption key comes from. `env`: ENCRYPTION_KEY. `vault-transit`: HashiCorp Vault or OpenBao Transit (VAULT_*). `aws-kms`: AWS KMS (AWS_*). `age`: the KEK in an age file (AGE_*).",
+        "Where the key encryption key comes from. `env`: ENCRYPTION_KEY. `vault-transit`: HashiCorp Vault or OpenBao Transit (VAULT_*). `aws-kms`: AWS KMS (AWS_*). `age`: the KEK in an age file (AGE_*). `azure-kv`: the KEK unwrapped by Azure Key Vault (AZURE_*).",
     ),
     secret(
         "encryption_key",
@@ -212,6 +212,53 @@ pub const SETTINGS: &[Setting] = &[
         "AGE_KEK_FILE_PREVIOUS",
         None,
         "age: the former KEK file while changing the KEK; its data keys are re-wrapped in the background.",
+    ),
+    setting(
+        "azure_key_vault_uri",
+        "AZURE_KEY_VAULT_URI",
+        None,
+        "azure-kv: the vault, e.g. https://my-vault.vault.azure.net.",
+    ),
+    setting(
+        "azure_kv_kek_name",
+        "AZURE_KV_KEK_NAME",
+        Some("data-encryption-kek"),
+        "azure-kv: the Key Vault key that unwraps the KEK (RSA, unwrapKey permission).",
+    ),
+    setting(
+        "azure_kv_kek_version",
+        "AZURE_KV_KEK_VERSION",
+        None,
+        "azure-kv: pin the key version that wrapped the secret (default: the key's current version).",
+    ),
+    setting(
+        "azure_kv_wrapped_dek_secret",
+        "AZURE_KV_WRAPPED_DEK_SECRET",
+        Some("WRAPPED-DATA-KEY"),
+        "azure-kv: the secret holding the wrapped KEK (base64url of the RSA-OAEP-256 ciphertext).",
+    ),
+    setting(
+        "azure_kv_wrapped_dek_secret_previous",
+        "AZURE_KV_WRAPPED_DEK_SECRET_PREVIOUS",
+        None,
+        "azure-kv: the former secret while changing the KEK; its data keys are re-wrapped in the background.",
+    ),
+    setting(
+        "azure_managed_identity_client_id",
+        "AZURE_MANAGED_IDENTITY_CLIENT_ID",
+        None,
+        "azure-kv: client id of a user-assigned managed identity (default: the system-assigned one).",
+    ),
+    setting(
+        "identity_endpoint",
+        "IDENTITY_ENDPOINT",
+        None,
+        "azure-kv: managed identity endpoint set by App Service / Container Apps (unset: the VM/AKS metadata service).",
+    ),
+    secret(
+        "identity_header",
+        "IDENTITY_HEADER",
+        "azure-kv: the header App Service sets with IDENTITY_ENDPOINT.",
     ),
     secret(
         "jwt_private_key",

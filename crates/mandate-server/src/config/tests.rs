@@ -466,3 +466,33 @@ fn age_settings_name_what_is_missing_and_production_checks_the_identity_file() {
     std::fs::set_permissions(&identity, std::fs::Permissions::from_mode(0o600)).unwrap();
     production::check(&load(&vars).unwrap()).unwrap();
 }
+
+#[test]
+fn azure_kv_settings_take_azure_defaults_and_name_what_is_missing() {
+    let mode = ("ENCRYPTION_KEY_MODE", "azure-kv");
+    let e = load(&[mode]).unwrap_err().to_string();
+    assert!(e.starts_with("AZURE_KEY_VAULT_URI: is required"), "{e}");
+    let c = load(&[mode, ("AZURE_KEY_VAULT_URI", "https://v.vault.azure.net")]).unwrap();
+    let azure = c.encryption.azure_kv.as_ref().unwrap();
+    assert_eq!(
+        (azure.kek_name.as_str(), azure.wrapped_secret.as_str()),
+        ("data-encryption-kek", "WRAPPED-DATA-KEY")
+    );
+    assert!(azure.identity_endpoint.is_none());
+    let e = load(&[
+        mode,
+        ("AZURE_KEY_VAULT_URI", "https://v.vault.azure.net"),
+        ("IDENTITY_ENDPOINT", "http://127.0.0.1:4141/msi/token"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("IDENTITY_HEADER: is required"), "{e}");
+    let e = load(&[
+        mode,
+        ("AZURE_KEY_VAULT_URI", "https://v.vault.azure.net"),
+        ("AZURE_KV_KEK_NAME", "a/b"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("AZURE_KV_KEK_NAME:"), "{e}");
+}

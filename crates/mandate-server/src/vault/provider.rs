@@ -20,6 +20,7 @@ pub async fn kek_from_config(config: &Config) -> Result<Kek, ProviderError> {
         KeyMode::VaultTransit => vault_transit(config).await,
         KeyMode::AwsKms => aws_kms(config).await,
         KeyMode::Age => age(config),
+        KeyMode::AzureKv => azure_kv(config).await,
     }
 }
 
@@ -175,4 +176,58 @@ fn age(config: &Config) -> Result<Kek, ProviderError> {
         .transpose()?;
     let kek = EnvKek::with_prefix("age", &current, previous.as_ref()).map_err(VaultError::from)?;
     Ok(Kek::Age(kek))
+}
+
+/// Read and unwrap the KEK (and the previous one while changing it) from Azure Key Vault.
+#[cfg(feature = "azure-kv")]
+async fn azure_kv(config: &Config) -> Result<Kek, ProviderError> {
+    use mandate_crypto::kek::azure_kv::{AzureKvConfig, IMDS_TOKEN_URL, Identity, fetch_kek};
+    use secrecy::ExposeSecret;
+
+    let settings = config.encryption.azure_kv.as_ref().ok_or_else(|| {
+        ConfigError::new(
+            "AZURE_KEY_VAULT_URI",
+            "is required with ENCRYPTION_KEY_MODE=azure-kv",
+        )
+    })?;
+    let identity = match &settings.identity_endpoint {
+        Some((endpoint, header)) => Identity::AppService {
+            endpoint: endpoint.clone(),
+            header: zeroize::Zeroizing::new(header.expose_secret().to_string()),
+        },
+        None => Identity::Imds {
+            url: IMDS_TOKEN_URL.to_string(),
+        },
+    };
+    let fetch = |secret: &str| {
+        let azure = AzureKvConfig {
+            vault_uri: settings.vault_uri.to_string(),
+            kek_name: settings.kek_name.clone(),
+            kek_version: settings.kek_version.clone(),
+            wrapped_secret: secret.to_string(),
+            client_id: settings.client_id.clone(),
+            identity: identity.clone(),
+            timeout: std::time::Duration::from_secs(10),
+        };
+        async move { fetch_kek(&azure).await }
+    };
+    let current = fetch(&settings.wrapped_secret)
+        .await
+        .map_err(VaultError::from)?;
+    let previous = match &settings.wrapped_secret_previous {
+        Some(name) => Some(fetch(name).await.map_err(VaultError::from)?),
+        None => None,
+    };
+    let kek =
+        EnvKek::with_prefix("azure-kv", &current, previous.as_ref()).map_err(VaultError::from)?;
+    Ok(Kek::AzureKv(kek))
+}
+
+#[cfg(not(feature = "azure-kv"))]
+async fn azure_kv(_config: &Config) -> Result<Kek, ProviderError> {
+    Err(ConfigError::new(
+        "ENCRYPTION_KEY_MODE",
+        "`azure-kv` is not in this build (cargo feature `azure-kv`)",
+    )
+    .into())
 }
