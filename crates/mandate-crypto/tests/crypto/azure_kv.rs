@@ -4,8 +4,6 @@
 //! IMDS and App Service, Key Vault 7.4 secrets and `unwrapkey`). The replay server checks every
 //! request (method, path, query, headers, body) against the recording; anything else gets a 404
 //! and fails the test.
-#![cfg(feature = "azure-kv")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::time::Duration;
 
@@ -14,7 +12,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 fn recording() -> Value {
-    serde_json::from_str(include_str!("fixtures/azure_kv_exchanges.json")).unwrap()
+    serde_json::from_str(include_str!("../fixtures/azure_kv_exchanges.json")).unwrap()
 }
 
 async fn replay() -> String {

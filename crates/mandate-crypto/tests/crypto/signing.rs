@@ -1,7 +1,6 @@
 //! Signing keys checked by an independent verifier: PyJWT (with `cryptography`) verifies our
 //! tokens against our JWKS, for RS256, ES256 and EdDSA, and refuses altered ones. Keys made by
 //! the `openssl` command (PKCS#8, PKCS#1, SEC1 PEM) import. scripts/test installs PyJWT.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::process::Command;
 

@@ -1,7 +1,6 @@
 //! Signing keys end to end, in process: PyJWT's PyJWKClient fetches our live
 //! `/.well-known/jwks.json` and verifies the tokens the server's current key signs, through
 //! rotation and restart; stored private keys are sealed; a second replica picks up a rotation.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::collections::HashMap;
 use std::ffi::OsString;

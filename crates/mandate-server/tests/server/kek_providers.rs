@@ -12,8 +12,6 @@
 //! Azure Key Vault has no real peer that can run on this machine: `azure_kv_from_recorded_exchanges`
 //! builds that provider from configuration against recorded exchanges (the replay server of
 //! mandate-testkit, with the recording of mandate-crypto's azure_kv test) and runs the round trip.
-#![cfg(all(feature = "vault-transit", feature = "aws-kms", feature = "azure-kv"))]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -333,7 +331,7 @@ async fn aws_kms() {
 #[tokio::test]
 async fn azure_kv_from_recorded_exchanges() {
     let recording: serde_json::Value = serde_json::from_str(include_str!(
-        "../../mandate-crypto/tests/fixtures/azure_kv_exchanges.json"
+        "../../../mandate-crypto/tests/fixtures/azure_kv_exchanges.json"
     ))
     .unwrap();
     let base =

@@ -1,8 +1,6 @@
 //! The aws-kms KEK provider against a real moto server (PyPI `moto[server]`), which speaks KMS's
 //! JSON protocol. moto does not check SigV4 signatures; the signer is checked against AWS's
 //! published test vectors in `kek::sigv4`.
-#![cfg(feature = "aws-kms")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::time::Duration;
 

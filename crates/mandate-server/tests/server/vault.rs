@@ -1,5 +1,4 @@
 //! The vault service over a real database: every test runs on SQLite and on PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use mandate_crypto::Key256;
 use mandate_crypto::envelope::EnvelopeError;

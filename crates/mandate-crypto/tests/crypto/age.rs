@@ -1,7 +1,6 @@
 //! age decryption against files written by the real `age` command (Debian package `age`, which
 //! scripts/test installs): interop, chunk boundaries of the STREAM payload, armor, several
 //! recipients, and every kind of alteration.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

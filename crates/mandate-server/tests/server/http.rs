@@ -1,7 +1,6 @@
 //! The HTTP stack end to end, in process: servers on 127.0.0.1:0, real HTTP clients.
 //! Middleware behaviour is exercised with small test routes wrapped in the production stack
 //! (`http::with_middleware`); `/health` and startup use the real `Server`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 use std::collections::HashMap;
 use std::ffi::OsString;
