@@ -1,6 +1,7 @@
-//! Unwrapped data keys in memory, bounded. The oldest entry is evicted first; an evicted key is
-//! dropped (its raw bytes were zeroized when the key schedule was built, and aws-lc frees the
-//! schedule) and unwrapped again on its next use.
+//! Unwrapped data keys in memory, bounded. The oldest entry is evicted first and unwrapped again
+//! on its next use. Nothing of an evicted key stays behind: its raw bytes (`Key256`) were zeroized
+//! once the AES-GCM key schedule was built, and aws-lc clears the schedule when it frees it
+//! (`EVP_AEAD_CTX_free` -> `OPENSSL_free`, which cleanses every allocation before freeing).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
