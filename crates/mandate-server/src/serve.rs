@@ -181,6 +181,7 @@ async fn start_vault(config: &Config, db: &Db) -> Result<Vault, StartError> {
     );
     let vault = Vault::new(db.clone(), kek, DEFAULT_CACHE_CAPACITY);
     vault.check_every_dek_is_reachable().await?;
+    vault.record_current_kek().await?;
     if vault.kek().held_ids().len() > 1 {
         let background = vault.clone();
         tokio::spawn(async move {

@@ -209,3 +209,31 @@ pub async fn set_state(db: &Db, kid: &str, state: DekState) -> Result<(), StoreE
         .map(|_| ()))?;
     Ok(())
 }
+
+/// Remember that `kek_id` is in use (the first call wins; later ones change nothing).
+pub async fn record_kek(
+    db: &Db,
+    kek_id: &str,
+    provider: &str,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    on_pool!(db, pool => sqlx::query(
+        "INSERT INTO key_encryption_keys (kek_id, provider, first_seen) VALUES ($1, $2, $3) ON CONFLICT (kek_id) DO NOTHING")
+        .bind(kek_id)
+        .bind(provider)
+        .bind(to_db_precision(now))
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+/// When `kek_id` was first used, if it was recorded.
+pub async fn kek_first_seen(db: &Db, kek_id: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    let seen = on_pool!(db, pool => sqlx::query_scalar::<_, OffsetDateTime>(
+        "SELECT first_seen FROM key_encryption_keys WHERE kek_id = $1")
+        .bind(kek_id)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(seen)
+}

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use mandate_crypto::signing::SigningAlg;
 use mandate_server::config::Config;
 use mandate_server::signing::SigningKeys;
-use mandate_server::vault::{DEK_ROTATION_DAYS, KeyStatus, ProviderError, Vault, kek_from_config};
+use mandate_server::vault::{
+    DEK_ROTATION_DAYS, KEK_ROTATION_DAYS, KeyStatus, ProviderError, Vault, kek_from_config,
+};
 use mandate_store::change_bus::ChangeBus;
 use mandate_store::{Db, DbOptions};
 use secrecy::ExposeSecret;
@@ -76,8 +78,17 @@ async fn open_vault(config: &Config) -> Result<Vault, (u8, &'static str, String)
 
 fn render(status: &KeyStatus) -> String {
     let mut out = format!("key encryption key provider: {}\n", status.provider);
+    let age = match status.current_kek_age_days {
+        Some(days) if days > KEK_ROTATION_DAYS => {
+            format!(
+                " (in use for {days} days, past the {KEK_ROTATION_DAYS}-day schedule: rotate it)"
+            )
+        }
+        Some(days) => format!(" (in use for {days} days)"),
+        None => String::new(),
+    };
     out.push_str(&format!(
-        "current key encryption key: {}\n",
+        "current key encryption key: {}{age}\n",
         status.current_kek
     ));
     out.push_str(&format!(
@@ -97,6 +108,10 @@ fn render(status: &KeyStatus) -> String {
             "  {}: {} ({note})\n",
             usage.kek_id, usage.data_keys
         ));
+    }
+    out.push_str("sealed records per data key:\n");
+    for (kid, state, records) in &status.records_per_data_key {
+        out.push_str(&format!("  {kid} ({}): {records}\n", state.as_str()));
     }
     if status.overdue.is_empty() {
         out.push_str(&format!(

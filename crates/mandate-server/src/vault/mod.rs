@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 pub use dek_cache::DekCache;
 pub use dek_rotation::DekRotation;
 pub use provider::{ProviderError, kek_from_config};
-pub use status::{DEK_ROTATION_DAYS, KekUsage, KeyStatus, OverdueDataKey};
+pub use status::{DEK_ROTATION_DAYS, KEK_ROTATION_DAYS, KekUsage, KeyStatus, OverdueDataKey};
 
 /// How many unwrapped data keys stay in memory.
 pub const DEFAULT_CACHE_CAPACITY: usize = 4096;
@@ -148,6 +148,19 @@ impl Vault {
             workspace_id: &ws,
         };
         Ok(envelope.open(&key, binding)?)
+    }
+
+    /// Record the current KEK as in use (for its age in `keys status`).
+    pub async fn record_current_kek(&self) -> Result<(), VaultError> {
+        let kek = &self.inner.kek;
+        data_keys::record_kek(
+            &self.inner.db,
+            &kek.current_id(),
+            kek.provider(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Refuse to run when a data key is wrapped by a KEK this process does not hold: every

@@ -10,17 +10,23 @@ use super::{RewrapReport, Vault, VaultError};
 
 /// Data keys older than this are due for rotation.
 pub const DEK_ROTATION_DAYS: i64 = 90;
+/// Key encryption keys older than this are due for rotation.
+pub const KEK_ROTATION_DAYS: i64 = 365;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyStatus {
     pub provider: &'static str,
     pub current_kek: String,
+    /// Days since the current KEK was first used (when known).
+    pub current_kek_age_days: Option<i64>,
     /// Every KEK id this process can unwrap with, current first.
     pub held_keks: Vec<String>,
     pub by_kek: Vec<KekUsage>,
     pub data_keys: usize,
     /// Active data keys older than the rotation schedule.
     pub overdue: Vec<OverdueDataKey>,
+    /// Sealed records per data key (records not yet re-encrypted after a rotation show here).
+    pub records_per_data_key: Vec<(String, DekState, i64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +61,19 @@ impl Vault {
             })
             .collect();
         let all = data_keys::list(self.db()).await?;
+        let mut records_per_data_key = Vec::new();
+        for key in &all {
+            let mut records = 0;
+            for column in mandate_store::sealed_columns::ALL {
+                records += column
+                    .count_sealed_with(self.db(), key.workspace_id, &key.kid)
+                    .await?;
+            }
+            records_per_data_key.push((key.kid.clone(), key.state, records));
+        }
+        let current_kek_age_days = data_keys::kek_first_seen(self.db(), &current_kek)
+            .await?
+            .map(|seen| (now - seen).whole_days());
         let overdue = all
             .iter()
             .filter(|k| {
@@ -70,10 +89,12 @@ impl Vault {
         Ok(KeyStatus {
             provider: self.kek().provider(),
             current_kek,
+            current_kek_age_days,
             held_keks,
             by_kek,
             data_keys: all.len(),
             overdue,
+            records_per_data_key,
         })
     }
 
@@ -92,6 +113,8 @@ impl Vault {
                 .to_string(),
             }));
         }
-        self.rewrap_to_current().await
+        let report = self.rewrap_to_current().await?;
+        self.record_current_kek().await?;
+        Ok(report)
     }
 }

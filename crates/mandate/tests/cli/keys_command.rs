@@ -102,6 +102,17 @@ async fn keys_status_and_rotate_kek() {
         "{}",
         after.stdout
     );
+    // rotate-kek recorded the new KEK as in use (its age shows); records are counted per data key.
+    assert!(
+        after.stdout.contains("(in use for 0 days)"),
+        "{}",
+        after.stdout
+    );
+    assert!(
+        after.stdout.contains("sealed records per data key:"),
+        "{}",
+        after.stdout
+    );
     for out in [&status, &lost, &refused, &rotated, &after] {
         assert!(!out.stdout.contains(&old_hex) && !out.stderr.contains(&new_hex));
     }
