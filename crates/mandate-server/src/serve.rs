@@ -18,7 +18,9 @@ use crate::config::{Config, ConfigError, RunMode, production};
 use crate::http::{self, HttpSettings};
 use crate::signing::{SigningKeys, SigningKeysError};
 use crate::state::AppState;
-use crate::vault::{DEFAULT_CACHE_CAPACITY, ProviderError, Vault, VaultError, kek_from_config};
+use crate::vault::{
+    DEFAULT_CACHE_CAPACITY, ProviderError, Vault, VaultError, kek_from_config, previous_key_setting,
+};
 
 /// Why the server did not start. Each displays as one line.
 #[derive(Debug, thiserror::Error)]
@@ -167,7 +169,8 @@ pub async fn serve_until(
 
 /// The key encryption key and the vault over it. The provider must answer a wrap/unwrap round
 /// trip, and every stored data key must be wrapped by a KEK this process holds, or the start
-/// stops. Data keys still wrapped by ENCRYPTION_KEY_PREVIOUS are re-wrapped in the background.
+/// stops. Data keys still wrapped by an older held KEK (ENCRYPTION_KEY_PREVIOUS, an older Transit
+/// version, ...) are re-wrapped in the background.
 async fn start_vault(config: &Config, db: &Db) -> Result<Vault, StartError> {
     let kek = kek_from_config(config).await.map_err(|e| match e {
         ProviderError::Config(e) => StartError::Config(e),
@@ -189,7 +192,10 @@ async fn start_vault(config: &Config, db: &Db) -> Result<Vault, StartError> {
                 Ok(report) => tracing::info!(
                     rewrapped = report.rewrapped,
                     already_done = report.skipped,
-                    "data keys re-wrapped under the current key encryption key; ENCRYPTION_KEY_PREVIOUS can be removed"
+                    next_step = previous_key_setting(background.kek().provider())
+                        .map(|s| format!("{s} can be removed"))
+                        .unwrap_or_else(|| "older key versions can be retired".into()),
+                    "data keys re-wrapped under the current key encryption key"
                 ),
                 Err(e) => {
                     tracing::error!(error = %e, "re-wrapping data keys failed; it resumes at the next start")

@@ -15,7 +15,22 @@ use secrecy::ExposeSecret;
 use crate::cli::KeysCommand;
 use crate::fail;
 
-pub async fn run(config: Config, command: KeysCommand) -> ExitCode {
+pub async fn run(mut config: Config, command: KeysCommand) -> ExitCode {
+    let development = config.mode == mandate_server::config::RunMode::Development;
+    if development
+        && config.jwt.private_key_pem.is_none()
+        && matches!(command, KeysCommand::RotateSigning { .. })
+    {
+        return fail(
+            2,
+            "configuration error",
+            &"MANDATE_ENV: development uses a throwaway signing key that is never stored; nothing to rotate",
+        );
+    }
+    // Development keeps its key next to the data, as `serve` does.
+    if let Err(e) = mandate_server::config::dev_key::ensure(&mut config) {
+        return fail(2, "configuration error", &e);
+    }
     let vault = match open_vault(&config).await {
         Ok(vault) => vault,
         Err((code, what, message)) => return fail(code, what, &message),

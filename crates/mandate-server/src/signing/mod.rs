@@ -71,12 +71,21 @@ impl SigningKeys {
                 let key = key.with_kid(kid);
                 let stored = signing_keys::published(db, now).await?;
                 if stored.first().map(|row| row.kid.as_str()) != Some(key.kid()) {
-                    install(db, vault, &key, now).await?;
-                    tracing::info!(
-                        kid = key.kid(),
-                        alg = key.alg().as_str(),
-                        "signing key from JWT_PRIVATE_KEY is now current"
-                    );
+                    match install(db, vault, &key, now).await {
+                        Ok(()) => tracing::info!(
+                            kid = key.kid(),
+                            alg = key.alg().as_str(),
+                            "signing key from JWT_PRIVATE_KEY is now current"
+                        ),
+                        // Another replica installed the same key at the same moment: fine.
+                        Err(SigningKeysError::Store(StoreError::Conflict(_)))
+                            if signing_keys::published(db, now)
+                                .await?
+                                .first()
+                                .map(|r| r.kid.as_str())
+                                == Some(key.kid()) => {}
+                        Err(e) => return Err(e),
+                    }
                 }
                 (key, false)
             }

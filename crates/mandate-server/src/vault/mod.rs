@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 
 pub use dek_cache::DekCache;
 pub use dek_rotation::DekRotation;
-pub use provider::{ProviderError, kek_from_config};
+pub use provider::{ProviderError, kek_from_config, previous_key_setting, unreachable_hint};
 pub use status::{DEK_ROTATION_DAYS, KEK_ROTATION_DAYS, KekUsage, KeyStatus, OverdueDataKey};
 
 /// How many unwrapped data keys stay in memory.
@@ -174,8 +174,8 @@ impl Vault {
                 return Err(VaultError::Kek(KekError::Provider {
                     provider: self.inner.kek.provider(),
                     reason: format!(
-                        "{count} data key(s) are wrapped by key encryption key {kek_id}, which is not configured; \
-                         if ENCRYPTION_KEY was changed, put the former key in ENCRYPTION_KEY_PREVIOUS"
+                        "{count} data key(s) are wrapped by key encryption key {kek_id}, which is not configured; {}",
+                        unreachable_hint(self.inner.kek.provider())
                     ),
                 }));
             }

@@ -24,6 +24,28 @@ pub async fn kek_from_config(config: &Config) -> Result<Kek, ProviderError> {
     }
 }
 
+/// The setting that holds the former key while changing the KEK, for providers that have one.
+pub fn previous_key_setting(provider: &str) -> Option<&'static str> {
+    match provider {
+        "env" => Some("ENCRYPTION_KEY_PREVIOUS"),
+        "age" => Some("AGE_KEK_FILE_PREVIOUS"),
+        "azure-kv" => Some("AZURE_KV_WRAPPED_DEK_SECRET_PREVIOUS"),
+        _ => None,
+    }
+}
+
+/// What to do when a data key is wrapped by a KEK the configuration does not hold.
+pub fn unreachable_hint(provider: &str) -> String {
+    match (provider, previous_key_setting(provider)) {
+        (_, Some(setting)) => format!("if the key encryption key was changed, configure the former one in {setting}"),
+        ("vault-transit", None) => {
+            "it is a version of the Transit key below its min_decryption_version, or another key than VAULT_TRANSIT_KEY".into()
+        }
+        ("aws-kms", None) => "it is another KMS key than AWS_KMS_KEY_ID (moving between KMS keys is not supported)".into(),
+        _ => "configure the key encryption key that wrapped it".into(),
+    }
+}
+
 /// Either the configuration is wrong or the provider is.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {

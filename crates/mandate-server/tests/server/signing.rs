@@ -282,3 +282,48 @@ async fn replicas_share_the_key_and_learn_of_rotations() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Two replicas starting at the same moment with the same new JWT_PRIVATE_KEY both start: the
+/// one that loses the race to install it finds it installed.
+#[tokio::test]
+async fn replicas_installing_the_same_configured_key_at_once_both_start() {
+    let url = mandate_testkit::pg::fresh_database();
+    let dir = mandate_testkit::TempDir::new("signing");
+    let path = dir.path().join("k.pem");
+    assert!(
+        Command::new("openssl")
+            .args(["genpkey", "-algorithm", "ed25519", "-out"])
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let pem = std::fs::read_to_string(path).unwrap();
+    let env = [
+        ("MANDATE_ENV", "production"),
+        ("PUBLIC_URL", "https://mandate.test"),
+        ("DATABASE_URL", url.as_str()),
+        ("JWT_PRIVATE_KEY", pem.as_str()),
+        ("JWT_KID", "shared"),
+    ];
+    // The schema first, so both race on the key and not on the migrations.
+    Running::start(&env).await.stop().await;
+    let mut env2 = env;
+    let other_pem_path = dir.path().join("k2.pem");
+    assert!(
+        Command::new("openssl")
+            .args(["genpkey", "-algorithm", "ed25519", "-out"])
+            .arg(&other_pem_path)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let other = std::fs::read_to_string(other_pem_path).unwrap();
+    env2[3] = ("JWT_PRIVATE_KEY", other.as_str());
+    env2[4] = ("JWT_KID", "rotated");
+    let (a, b) = tokio::join!(Running::start(&env2), Running::start(&env2));
+    assert_eq!(kids(&a.jwks().await)[0], "rotated");
+    assert_eq!(kids(&b.jwks().await)[0], "rotated");
+    a.stop().await;
+    b.stop().await;
+}

@@ -72,11 +72,15 @@ async fn changing_the_encryption_key_follows_the_operator_guide() {
     );
     rotating.wait_listening();
     let done = rotating.wait_for_event(
-        "data keys re-wrapped under the current key encryption key; ENCRYPTION_KEY_PREVIOUS can be removed",
+        "data keys re-wrapped under the current key encryption key",
         |_| true,
         Duration::from_secs(20),
     );
     assert_eq!(done["fields"]["rewrapped"], 1);
+    assert_eq!(
+        done["fields"]["next_step"],
+        "ENCRYPTION_KEY_PREVIOUS can be removed"
+    );
     assert!(!rotating.output().contains(&old_hex) && !rotating.output().contains(&new_hex));
     drop(rotating);
 
@@ -156,11 +160,15 @@ async fn vault_transit_mode_starts_and_follows_a_transit_key_rotation() {
     assert_eq!(ready["fields"]["provider"], "vault-transit");
     assert_eq!(ready["fields"]["kek_id"], "transit:transit/mandate:v2");
     let done = server.wait_for_event(
-        "data keys re-wrapped under the current key encryption key; ENCRYPTION_KEY_PREVIOUS can be removed",
+        "data keys re-wrapped under the current key encryption key",
         |_| true,
         Duration::from_secs(20),
     );
     assert_eq!(done["fields"]["rewrapped"], 1);
+    assert_eq!(
+        done["fields"]["next_step"],
+        "older key versions can be retired"
+    );
     assert!(
         !server.output().contains(&bao.root_token),
         "the token was logged"
@@ -364,11 +372,15 @@ async fn age_mode_opens_the_sealed_kek_and_follows_a_kek_change() {
     let server = ServerProcess::spawn(bin(), &as_refs(&rotating));
     server.wait_listening();
     let done = server.wait_for_event(
-        "data keys re-wrapped under the current key encryption key; ENCRYPTION_KEY_PREVIOUS can be removed",
+        "data keys re-wrapped under the current key encryption key",
         |_| true,
         Duration::from_secs(20),
     );
     assert_eq!(done["fields"]["rewrapped"], 1);
+    assert_eq!(
+        done["fields"]["next_step"],
+        "AGE_KEK_FILE_PREVIOUS can be removed"
+    );
     assert!(!server.output().contains(new.to_hex().as_str()));
     drop(server);
 

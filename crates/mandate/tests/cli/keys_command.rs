@@ -245,6 +245,17 @@ fn keys_rotate_signing() {
     let after = server::run(bin(), &["keys", "rotate-signing"], &env);
     assert!(after.status.success(), "{}", after.stderr);
     let bad_ws = server::run(bin(), &["keys", "rotate-dek", "--workspace", "acme"], &env);
+    let dev = server::run(
+        bin(),
+        &["keys", "rotate-signing"],
+        &[("DATABASE_URL", db_url.as_str())],
+    );
+    assert_eq!(dev.status.code(), Some(2));
+    assert!(
+        dev.stderr.contains("throwaway signing key"),
+        "{}",
+        dev.stderr
+    );
     assert_eq!(bad_ws.status.code(), Some(2));
     let bad = server::run(
         bin(),
