@@ -323,6 +323,50 @@ async fn postgres_change_bus_resyncs_after_losing_its_connection() {
     }
 }
 
+/// A listener that hears nothing for the silence limit assumes its connection died silently:
+/// it reconnects and says "everything changed", and delivery goes on.
+#[tokio::test]
+async fn postgres_change_bus_reconnects_when_its_listener_hears_nothing() {
+    use mandate_store::change_bus::Liveness;
+    let db = connect(pg::fresh_database()).await;
+    let quiet = Liveness {
+        heartbeat_every: None,
+        silence_limit: Duration::from_secs(1),
+    };
+    let bus = ChangeBus::start_with(&db, quiet).await.unwrap();
+    let mut sub = bus.subscribe();
+    assert_eq!(next_event(&mut sub).await, ChangeEvent::Resync);
+    let change = Change::new(Topic::Workspace).with_id("after-silence");
+    bus.publish(&change).await.unwrap();
+    loop {
+        match next_event(&mut sub).await {
+            ChangeEvent::Resync => continue,
+            event => {
+                assert_eq!(event, ChangeEvent::Changed(change));
+                break;
+            }
+        }
+    }
+}
+
+/// With heartbeats flowing the listener never goes silent, and subscribers never see them.
+#[tokio::test]
+async fn postgres_change_bus_heartbeats_keep_the_listener_quiet() {
+    use mandate_store::change_bus::Liveness;
+    let db = connect(pg::fresh_database()).await;
+    let lively = Liveness {
+        heartbeat_every: Some(Duration::from_millis(200)),
+        silence_limit: Duration::from_secs(1),
+    };
+    let bus = ChangeBus::start_with(&db, lively).await.unwrap();
+    let mut sub = bus.subscribe();
+    let nothing = tokio::time::timeout(Duration::from_secs(3), sub.recv()).await;
+    assert!(
+        nothing.is_err(),
+        "got {nothing:?}: a heartbeat or a resync reached the subscriber"
+    );
+}
+
 #[tokio::test]
 async fn postgres_concurrent_migrations_take_turns() {
     let url = pg::fresh_database();

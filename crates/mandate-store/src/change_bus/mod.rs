@@ -11,6 +11,11 @@
 //! - SQLite: one process owns the file, so the bus is an in-process broadcast.
 //!
 //! A subscriber that falls behind also gets `Resync` instead of silently missing events.
+//!
+//! A connection can also die silently (a NAT or firewall dropping its state sends no reset), and
+//! a listener on it would wait forever. So every replica NOTIFYs a heartbeat every
+//! [`Liveness::heartbeat_every`]; a listener that hears nothing for [`Liveness::silence_limit`]
+//! drops its connection, reconnects and emits `Resync`.
 
 mod postgres;
 
@@ -28,6 +33,24 @@ pub const CHANNEL: &str = "mandate_changes";
 /// Events buffered per subscriber before it is told to resync.
 const BUFFER: usize = 1024;
 
+/// How the PostgreSQL listener makes sure it is still connected.
+#[derive(Clone, Copy, Debug)]
+pub struct Liveness {
+    /// How often this replica sends a heartbeat (None: never, for tests of the silence limit).
+    pub heartbeat_every: Option<std::time::Duration>,
+    /// Silence after which the listener reconnects.
+    pub silence_limit: std::time::Duration,
+}
+
+impl Default for Liveness {
+    fn default() -> Liveness {
+        Liveness {
+            heartbeat_every: Some(std::time::Duration::from_secs(30)),
+            silence_limit: std::time::Duration::from_secs(90),
+        }
+    }
+}
+
 /// What kind of thing changed. A topic this release does not know (sent by a newer replica
 /// during a rolling upgrade) is read as [`Topic::Unknown`] and handled as a resync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -37,6 +60,8 @@ pub enum Topic {
     SigningKey,
     /// A workspace's active data key changed (rotation).
     DataKey,
+    /// Liveness of the PostgreSQL listeners; never delivered to subscribers.
+    Heartbeat,
     #[serde(other)]
     Unknown,
 }
@@ -90,12 +115,13 @@ pub struct ChangeBus {
 struct Inner {
     db: Db,
     tx: broadcast::Sender<ChangeEvent>,
-    listener: Option<tokio::task::JoinHandle<()>>,
+    /// The PostgreSQL listener and heartbeat tasks.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(task) = &self.listener {
+        for task in &self.tasks {
             task.abort();
         }
     }
@@ -105,16 +131,21 @@ impl ChangeBus {
     /// Start the bus. On PostgreSQL this returns once the listener is subscribed, so nothing
     /// published after `start` returns can be missed.
     pub async fn start(db: &Db) -> Result<ChangeBus, StoreError> {
+        ChangeBus::start_with(db, Liveness::default()).await
+    }
+
+    /// [`ChangeBus::start`] with other liveness timing.
+    pub async fn start_with(db: &Db, liveness: Liveness) -> Result<ChangeBus, StoreError> {
         let (tx, _) = broadcast::channel(BUFFER);
-        let listener = match db {
-            Db::Sqlite(_) => None,
-            Db::Postgres(pool) => Some(postgres::spawn_listener(pool, tx.clone()).await?),
+        let tasks = match db {
+            Db::Sqlite(_) => Vec::new(),
+            Db::Postgres(pool) => postgres::spawn(pool, tx.clone(), liveness).await?,
         };
         Ok(ChangeBus {
             inner: Arc::new(Inner {
                 db: db.clone(),
                 tx,
-                listener,
+                tasks,
             }),
         })
     }

@@ -6,16 +6,17 @@ use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{CHANNEL, ChangeEvent, decode};
+use super::{CHANNEL, ChangeEvent, Liveness, Topic, decode};
 use crate::StoreError;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Start the listener task; returns once the first LISTEN is in place (or failed).
-pub(super) async fn spawn_listener(
+/// Start the listener (returns once the first LISTEN is in place, or failed) and the heartbeat.
+pub(super) async fn spawn(
     pool: &PgPool,
     tx: broadcast::Sender<ChangeEvent>,
-) -> Result<JoinHandle<()>, StoreError> {
+    liveness: Liveness,
+) -> Result<Vec<JoinHandle<()>>, StoreError> {
     let options = (*pool.connect_options())
         .clone()
         .application_name("mandate-change-bus");
@@ -28,11 +29,32 @@ pub(super) async fn spawn_listener(
         .acquire_timeout(Duration::from_secs(10))
         .connect_lazy_with(options);
     let (ready_tx, ready_rx) = oneshot::channel();
-    let task = tokio::spawn(run(listener_pool, tx, ready_tx));
+    let listener = tokio::spawn(run(listener_pool, tx, ready_tx, liveness.silence_limit));
     match ready_rx.await {
-        Ok(Ok(())) => Ok(task),
-        Ok(Err(e)) => Err(StoreError::ChangeBus(format!("cannot LISTEN: {e}"))),
-        Err(_) => Err(StoreError::ChangeBus("listener task ended".into())),
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(StoreError::ChangeBus(format!("cannot LISTEN: {e}"))),
+        Err(_) => return Err(StoreError::ChangeBus("listener task ended".into())),
+    }
+    let mut tasks = vec![listener];
+    if let Some(every) = liveness.heartbeat_every {
+        tasks.push(tokio::spawn(heartbeat(pool.clone(), every)));
+    }
+    Ok(tasks)
+}
+
+/// NOTIFY a heartbeat now and then, so every listener hears something while all is well.
+async fn heartbeat(pool: PgPool, every: Duration) {
+    let payload = serde_json::json!({"topic": "heartbeat"}).to_string();
+    loop {
+        tokio::time::sleep(every).await;
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(&payload)
+            .execute(&pool)
+            .await;
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "change bus heartbeat not sent");
+        }
     }
 }
 
@@ -46,6 +68,7 @@ async fn run(
     pool: PgPool,
     tx: broadcast::Sender<ChangeEvent>,
     ready: oneshot::Sender<Result<(), sqlx::Error>>,
+    silence_limit: Duration,
 ) {
     let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(100);
@@ -65,9 +88,21 @@ async fn run(
                     }
                 }
                 loop {
-                    match listener.try_recv().await {
+                    // Dropping the listener on a timeout (not reusing it) makes cancelling the
+                    // pending receive harmless.
+                    let Ok(received) =
+                        tokio::time::timeout(silence_limit, listener.try_recv()).await
+                    else {
+                        tracing::warn!(silence = ?silence_limit, "change bus listener heard nothing; reconnecting");
+                        break;
+                    };
+                    match received {
                         Ok(Some(notification)) => {
                             let event = decode(notification.payload());
+                            if matches!(&event, ChangeEvent::Changed(c) if c.topic == Topic::Heartbeat)
+                            {
+                                continue;
+                            }
                             tracing::debug!(?event, "change received");
                             let _ = tx.send(event);
                         }
