@@ -1,5 +1,6 @@
 //! Start and stop. [`Server::start`] runs the checks in order (production secrets, development
-//! key, database, migrations, change bus, listening socket) and fails with one clear error;
+//! key, database, migrations, key encryption key provider and data keys, change bus, signing keys,
+//! listening socket) and fails with one clear error;
 //! [`Server::run`] serves until the shutdown future resolves, then drains in-flight requests for
 //! up to the grace period.
 

@@ -70,6 +70,22 @@ impl SigningKeys {
                 let kid = config.jwt.kid.clone().unwrap_or_else(|| key.thumbprint());
                 let key = key.with_kid(kid);
                 let stored = signing_keys::published(db, now).await?;
+                // A kid names one key forever: verifiers cache the JWKS by kid.
+                let public = key.public_jwk().to_string();
+                if stored
+                    .iter()
+                    .any(|row| row.kid == key.kid() && row.public_jwk != public)
+                {
+                    return Err(ConfigError::new(
+                        "JWT_KID",
+                        format!(
+                            "`{}` already names another signing key; give the new key a new JWT_KID \
+                             (or leave it unset to use the key's thumbprint)",
+                            key.kid()
+                        ),
+                    )
+                    .into());
+                }
                 if stored.first().map(|row| row.kid.as_str()) != Some(key.kid()) {
                     match install(db, vault, &key, now).await {
                         Ok(()) => tracing::info!(

@@ -210,6 +210,28 @@ async fn a_configured_private_key_becomes_current_and_its_predecessor_stays_publ
     let token_a = server.token();
     server.stop().await;
 
+    // The same kid for another key would publish the wrong public key: refused, naming JWT_KID.
+    let mut reused = env.clone();
+    reused[3] = ("JWT_PRIVATE_KEY", b.clone());
+    let map: HashMap<String, OsString> = [
+        ("MANDATE_PORT", "0".to_string()),
+        ("ENCRYPTION_KEY", KEY.to_string()),
+    ]
+    .into_iter()
+    .chain(reused.iter().map(|(k, v)| (*k, v.clone())))
+    .map(|(k, v)| (k.to_string(), OsString::from(v)))
+    .collect();
+    let config = Config::load(&|n| map.get(n).cloned(), None).unwrap();
+    let refused = Server::start(config)
+        .await
+        .err()
+        .expect("a reused kid is refused")
+        .to_string();
+    assert!(
+        refused.starts_with("JWT_KID: `key-a` already names another signing key"),
+        "{refused}"
+    );
+
     env[3] = ("JWT_PRIVATE_KEY", b);
     env.pop();
     let server = Running::start(&refs(&env)).await;
