@@ -4,7 +4,7 @@ use thiserror::Error;
 /// shown with their password replaced (see [`crate::redact_url`]).
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// The database URL (or path) is not usable; `what` names the setting.
+    /// The database URL (or path) is not usable; the message starts with the setting it came from.
     #[error("{0}")]
     Config(String),
     /// The database could not be reached at start.
