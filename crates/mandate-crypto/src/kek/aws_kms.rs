@@ -228,10 +228,13 @@ impl AwsKmsKek {
         for (name, value) in signed {
             builder = builder.header(name, value);
         }
-        let response =
-            builder.body(payload).send().await.map_err(|e| {
-                provider_error(format!("cannot reach {}: {}", self.url, innermost(&e)))
-            })?;
+        let response = builder.body(payload).send().await.map_err(|e| {
+            provider_error(format!(
+                "cannot reach {}: {}",
+                self.url,
+                super::innermost_error(&e)
+            ))
+        })?;
         let status = response.status();
         let value: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
@@ -272,14 +275,4 @@ fn amz_date() -> String {
         now.minute(),
         now.second()
     )
-}
-
-fn innermost(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        text = inner.to_string();
-        source = inner.source();
-    }
-    text
 }

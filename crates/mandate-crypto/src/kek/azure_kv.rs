@@ -143,10 +143,12 @@ async fn access_token(
 
 /// Send; a non-2xx answer becomes an error with Azure's code and message.
 async fn call(request: reqwest::RequestBuilder, step: &str) -> Result<Value, KekError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| fail(step, format!("cannot reach Azure: {}", innermost(&e))))?;
+    let response = request.send().await.map_err(|e| {
+        fail(
+            step,
+            format!("cannot reach Azure: {}", super::innermost_error(&e)),
+        )
+    })?;
     let status = response.status();
     let value: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
@@ -162,14 +164,4 @@ async fn call(request: reqwest::RequestBuilder, step: &str) -> Result<Value, Kek
         return Err(fail(step, format!("{} {code}: {message}", status.as_u16())));
     }
     Ok(value)
-}
-
-fn innermost(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        text = inner.to_string();
-        source = inner.source();
-    }
-    text
 }

@@ -209,6 +209,19 @@ impl Kek {
     }
 }
 
+/// The innermost cause of an HTTP client error ("Connection refused", a TLS problem...): reqwest's
+/// own text repeats the URL, which the callers already name.
+#[cfg(any(feature = "vault-transit", feature = "aws-kms", feature = "azure-kv"))]
+fn innermost_error(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        text = inner.to_string();
+        source = inner.source();
+    }
+    text
+}
+
 /// The bytes a provider binds a wrapped DEK to: length-prefixed workspace and DEK id.
 pub fn context_bytes(context: WrapContext<'_>) -> Vec<u8> {
     let mut out = b"mandate.dek".to_vec();

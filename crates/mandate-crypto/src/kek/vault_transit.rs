@@ -333,7 +333,11 @@ impl TransitKek {
             request = request.json(body);
         }
         let response = request.send().await.map_err(|e| {
-            provider_error(format!("cannot reach {}: {}", self.base, without_url(&e)))
+            provider_error(format!(
+                "cannot reach {}: {}",
+                self.base,
+                super::innermost_error(&e)
+            ))
         })?;
         let status = response.status();
         let value: Value = response.json().await.unwrap_or(Value::Null);
@@ -359,17 +363,6 @@ fn ciphertext_version(ciphertext: &str) -> Option<u64> {
     let rest = ciphertext.strip_prefix("vault:v")?;
     let (version, _) = rest.split_once(':')?;
     version.parse().ok()
-}
-
-/// reqwest's error text, without the URL it repeats.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let mut text = e.to_string();
-    while let Some(inner) = source {
-        text = inner.to_string();
-        source = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]
