@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use mandate_store::change_bus::{ChangeBus, ChangeEvent, Subscription};
-use mandate_store::{Db, DbOptions, StoreError};
-use secrecy::ExposeSecret;
+use mandate_store::{Db, StoreError};
 use tokio::net::TcpListener;
 
 use crate::config::dev_key::{self, DevKey};
@@ -67,7 +66,7 @@ impl Server {
             None => {}
         }
 
-        let db = Db::connect(&database_options(&config)).await?;
+        let db = Db::connect(&config.database_options()).await?;
         let report = db.migrate().await?;
         tracing::info!(
             backend = %db.backend(),
@@ -205,20 +204,6 @@ async fn start_vault(config: &Config, db: &Db) -> Result<Vault, StartError> {
         });
     }
     Ok(vault)
-}
-
-fn database_options(config: &Config) -> DbOptions {
-    let mut options = DbOptions::new(
-        config
-            .database
-            .url
-            .as_ref()
-            .map(|url| url.expose_secret().to_string()),
-        &config.data_dir,
-    );
-    options.max_connections = config.database.max_connections;
-    options.connect_timeout = config.database.connect_timeout;
-    options
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

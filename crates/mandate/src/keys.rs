@@ -8,9 +8,8 @@ use mandate_server::signing::SigningKeys;
 use mandate_server::vault::{
     DEK_ROTATION_DAYS, KEK_ROTATION_DAYS, KeyStatus, ProviderError, Vault, kek_from_config,
 };
+use mandate_store::Db;
 use mandate_store::change_bus::ChangeBus;
-use mandate_store::{Db, DbOptions};
-use secrecy::ExposeSecret;
 
 use crate::cli::KeysCommand;
 use crate::fail;
@@ -68,16 +67,9 @@ pub async fn run(mut config: Config, command: KeysCommand) -> ExitCode {
 }
 
 async fn open_vault(config: &Config) -> Result<Vault, (u8, &'static str, String)> {
-    let mut options = DbOptions::new(
-        config
-            .database
-            .url
-            .as_ref()
-            .map(|u| u.expose_secret().to_string()),
-        &config.data_dir,
-    );
+    let mut options = config.database_options();
+    // A one-shot command needs no more than this.
     options.max_connections = 2;
-    options.connect_timeout = config.database.connect_timeout;
     let db = Db::connect(&options)
         .await
         .map_err(|e| (1, "cannot open the database", e.to_string()))?;

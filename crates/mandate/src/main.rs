@@ -10,8 +10,7 @@ use clap::Parser;
 use mandate_server::config::{Config, ConfigFile, settings::CONFIG_FILE_ENV};
 use mandate_server::serve::{Server, StartError, shutdown_signal};
 use mandate_server::telemetry;
-use mandate_store::{Db, DbOptions};
-use secrecy::ExposeSecret;
+use mandate_store::Db;
 
 use cli::{Cli, Command};
 
@@ -70,16 +69,9 @@ async fn serve(config: Config) -> ExitCode {
 }
 
 async fn migrate(config: Config) -> ExitCode {
-    let mut options = DbOptions::new(
-        config
-            .database
-            .url
-            .as_ref()
-            .map(|u| u.expose_secret().to_string()),
-        &config.data_dir,
-    );
+    let mut options = config.database_options();
+    // A one-shot command needs no more than this.
     options.max_connections = 2;
-    options.connect_timeout = config.database.connect_timeout;
     let db = match Db::connect(&options).await {
         Ok(db) => db,
         Err(e) => return fail(1, "cannot migrate", &e),

@@ -224,6 +224,21 @@ impl Config {
         Ok(config)
     }
 
+    /// How to reach the database, as configured.
+    pub fn database_options(&self) -> mandate_store::DbOptions {
+        use secrecy::ExposeSecret;
+        let mut options = mandate_store::DbOptions::new(
+            self.database
+                .url
+                .as_ref()
+                .map(|url| url.expose_secret().to_string()),
+            &self.data_dir,
+        );
+        options.max_connections = self.database.max_connections;
+        options.connect_timeout = self.database.connect_timeout;
+        options
+    }
+
     /// Where HSTS and `Secure` cookies apply: the public URL is https.
     pub fn served_over_tls(&self) -> bool {
         self.public_url
