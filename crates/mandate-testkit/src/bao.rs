@@ -14,11 +14,7 @@ pub struct BaoDev {
 impl BaoDev {
     pub fn start() -> BaoDev {
         let bin = std::env::var("MANDATE_BAO_BIN").unwrap_or_else(|_| "bao".into());
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::free_port();
         let root_token = format!("root-{}", uuid::Uuid::new_v4().simple());
         let child = Command::new(&bin)
             .args(["server", "-dev", "-dev-no-store-token"])

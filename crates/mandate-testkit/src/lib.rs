@@ -8,6 +8,7 @@
 //! Failing loudly is the point of a harness, so panics are allowed here.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod age;
 pub mod bao;
 pub mod moto;
 
@@ -16,6 +17,14 @@ pub mod replay;
 
 pub mod server;
 pub mod sqlite;
+
+/// A loopback port that was free a moment ago (a peer started on it may still lose a race).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("probe a free port")
+}
 
 /// A fresh directory under the system temp dir, removed when the value is dropped.
 pub struct TempDir {

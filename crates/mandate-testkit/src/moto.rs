@@ -17,11 +17,7 @@ pub const REGION: &str = "eu-west-1";
 
 impl MotoServer {
     pub fn start() -> MotoServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::free_port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())

@@ -12,7 +12,6 @@
 //! Nothing here skips: if the server binaries are missing or the cluster will not start, the
 //! test fails with a message that says what to install (`scripts/test` installs it).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -61,7 +60,7 @@ impl PgCluster {
         // A free port can be taken by someone else between probing and binding: retry.
         let mut last_log = String::new();
         for _ in 0..5 {
-            cluster.port = free_port();
+            cluster.port = crate::free_port();
             if cluster.pg_ctl_start() {
                 return cluster;
             }
@@ -306,11 +305,4 @@ fn command_output(program: &str, args: &[&str]) -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("probe a free port")
 }

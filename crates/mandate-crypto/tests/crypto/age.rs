@@ -2,47 +2,14 @@
 //! scripts/test installs): interop, chunk boundaries of the STREAM payload, armor, several
 //! recipients, and every kind of alteration.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use mandate_crypto::age::{self, AgeError};
 use mandate_testkit::TempDir;
-
-/// A new identity file; returns (path, recipient).
-fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join(name);
-    let out = Command::new("age-keygen")
-        .arg("-o")
-        .arg(&path)
-        .output()
-        .expect("run age-keygen (Debian package age)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&path).unwrap();
-    let recipient = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .to_string();
-    (path, recipient)
-}
+use mandate_testkit::age as age_cli;
 
 fn encrypt(dir: &Path, plaintext: &[u8], args: &[&str]) -> Vec<u8> {
-    let input = dir.join("plain");
-    let output = dir.join("sealed.age");
-    std::fs::write(&input, plaintext).unwrap();
-    let status = Command::new("age")
-        .args(args)
-        .arg("-o")
-        .arg(&output)
-        .arg(&input)
-        .status()
-        .expect("run age");
-    assert!(status.success());
-    std::fs::read(output).unwrap()
+    age_cli::encrypt(args, plaintext, &dir.join("sealed.age"))
 }
 
 fn identities(path: &Path) -> Vec<age::Identity> {
@@ -52,7 +19,7 @@ fn identities(path: &Path) -> Vec<age::Identity> {
 #[test]
 fn opens_what_age_wrote_at_every_chunk_boundary() {
     let dir = TempDir::new("age");
-    let (id, recipient) = keygen(dir.path(), "id.txt");
+    let (id, recipient) = age_cli::keygen(dir.path(), "id.txt");
     for len in [0usize, 1, 64, 65_535, 65_536, 65_537, 200_000] {
         let plaintext: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         for armor in [false, true] {
@@ -74,8 +41,8 @@ fn opens_what_age_wrote_at_every_chunk_boundary() {
 #[test]
 fn finds_its_stanza_among_several_recipients() {
     let dir = TempDir::new("age");
-    let (_, other) = keygen(dir.path(), "other.txt");
-    let (id, mine) = keygen(dir.path(), "mine.txt");
+    let (_, other) = age_cli::keygen(dir.path(), "other.txt");
+    let (id, mine) = age_cli::keygen(dir.path(), "mine.txt");
     let sealed = encrypt(dir.path(), b"kek", &["-r", &other, "-r", &mine]);
     assert_eq!(
         age::decrypt(&sealed, &identities(&id)).unwrap().as_slice(),
@@ -86,8 +53,8 @@ fn finds_its_stanza_among_several_recipients() {
 #[test]
 fn alterations_and_strangers_are_refused() {
     let dir = TempDir::new("age");
-    let (id, recipient) = keygen(dir.path(), "id.txt");
-    let (stranger, _) = keygen(dir.path(), "stranger.txt");
+    let (id, recipient) = age_cli::keygen(dir.path(), "id.txt");
+    let (stranger, _) = age_cli::keygen(dir.path(), "stranger.txt");
     let sealed = encrypt(dir.path(), &[7u8; 100_000], &["-r", &recipient]);
     let ids = identities(&id);
     assert!(age::decrypt(&sealed, &ids).is_ok());
@@ -144,7 +111,7 @@ fn passphrase_files_and_bad_identity_files_are_named() {
     ));
     // A recipient (public key) is not an identity.
     let dir = TempDir::new("age");
-    let (_, recipient) = keygen(dir.path(), "id.txt");
+    let (_, recipient) = age_cli::keygen(dir.path(), "id.txt");
     assert!(matches!(
         age::parse_identities(&recipient),
         Err(AgeError::Identity(_))

@@ -106,11 +106,7 @@ async fn unusable_keys_and_servers_say_what_is_wrong() {
         .to_string();
     assert!(wrong.contains("not a symmetric encryption key"), "{wrong}");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = mandate_testkit::free_port();
     let mut down = config(&moto, &arn);
     down.endpoint = Some(format!("http://127.0.0.1:{port}"));
     let down = AwsKmsKek::connect(down).await.unwrap_err().to_string();

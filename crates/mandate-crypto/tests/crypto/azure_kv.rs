@@ -101,11 +101,7 @@ async fn refusals_and_outages_name_the_step_and_azure_error() {
         "{wrong_client}"
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = mandate_testkit::free_port();
     let down = Identity::Imds {
         url: format!("http://127.0.0.1:{port}/metadata/identity/oauth2/token"),
     };

@@ -155,11 +155,7 @@ async fn start_problems_say_what_to_fix() {
         .to_string();
     assert!(missing.contains("transit/keys/nope"), "{missing}");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = mandate_testkit::free_port();
     let down = connect(
         "mandate",
         &bao.root_token,

@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::process::{Command, Stdio};
 
 use mandate_crypto::Key256;
 use mandate_crypto::kek::Kek;
@@ -170,38 +169,14 @@ struct Age {
 impl Age {
     fn new() -> Age {
         let dir = TempDir::new("age-suite");
-        let identity = dir.path().join("identity.txt");
-        assert!(
-            Command::new("age-keygen")
-                .arg("-o")
-                .arg(&identity)
-                .output()
-                .unwrap()
-                .status
-                .success()
-        );
-        let text = std::fs::read_to_string(&identity).unwrap();
-        let recipient = text
-            .lines()
-            .find_map(|l| l.strip_prefix("# public key: "))
-            .unwrap()
-            .to_string();
+        let (_, recipient) = mandate_testkit::age::keygen(dir.path(), "identity.txt");
         for name in ["old.age", "new.age"] {
             let hex = Key256::generate().unwrap().to_hex();
-            let mut child = Command::new("age")
-                .args(["-a", "-r", &recipient, "-o"])
-                .arg(dir.path().join(name))
-                .stdin(Stdio::piped())
-                .spawn()
-                .unwrap();
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(hex.as_bytes())
-                .unwrap();
-            assert!(child.wait().unwrap().success());
+            mandate_testkit::age::encrypt(
+                &["-a", "-r", &recipient],
+                hex.as_bytes(),
+                &dir.path().join(name),
+            );
         }
         Age { dir }
     }

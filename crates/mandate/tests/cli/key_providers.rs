@@ -190,11 +190,7 @@ async fn vault_transit_mode_starts_and_follows_a_transit_key_rotation() {
     );
 
     // Provider down at start: one clear line, exit 1.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = mandate_testkit::free_port();
     let down_addr = format!("http://127.0.0.1:{port}");
     let mut down_env = env.to_vec();
     down_env[3] = ("VAULT_ADDR", down_addr.as_str());
@@ -266,42 +262,11 @@ async fn aws_kms_mode_starts_against_moto_and_refuses_when_kms_is_down() {
 /// one clear line.
 #[tokio::test]
 async fn age_mode_opens_the_sealed_kek_and_follows_a_kek_change() {
-    use std::process::Command;
-
     let dir = mandate_testkit::TempDir::new("agekek");
     let d = dir.path();
-    let keygen = |name: &str| {
-        let path = d.join(name);
-        assert!(
-            Command::new("age-keygen")
-                .arg("-o")
-                .arg(&path)
-                .output()
-                .unwrap()
-                .status
-                .success()
-        );
-        let text = std::fs::read_to_string(&path).unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix("# public key: "))
-            .unwrap()
-            .to_string()
-    };
+    let keygen = |name: &str| mandate_testkit::age::keygen(d, name).1;
     let seal = |recipient: &str, hex: &str, out: &str| {
-        let mut child = Command::new("age")
-            .args(["-r", recipient, "-o"])
-            .arg(d.join(out))
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(hex.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success());
+        mandate_testkit::age::encrypt(&["-r", recipient], hex.as_bytes(), &d.join(out));
     };
     let recipient = keygen("identity.txt");
     let old = mandate_crypto::Key256::generate().unwrap();
