@@ -23,17 +23,8 @@ async fn changing_the_encryption_key_follows_the_operator_guide() {
     let db_url = format!("sqlite://{}", dir.path().join("mandate.db").display());
 
     // Something sealed under the old key, as a running server would have done.
-    let db = mandate_store::Db::connect(&mandate_store::DbOptions::new(
-        Some(db_url.clone()),
-        dir.path(),
-    ))
-    .await
-    .unwrap();
-    db.migrate().await.unwrap();
-    let ws = mandate_store::workspaces::create(&db, "Acme", time::OffsetDateTime::now_utc())
-        .await
-        .unwrap()
-        .id;
+    let db = super::open_db(&db_url, dir.path()).await;
+    let ws = super::new_workspace(&db, "Acme").await;
     let old_vault = Vault::new(db.clone(), Kek::Env(EnvKek::new(&old, None).unwrap()), 8);
     let sealed = old_vault
         .seal(ws, "connection.credentials", "row-1", b"sk-live")
@@ -93,9 +84,7 @@ async fn changing_the_encryption_key_follows_the_operator_guide() {
         ],
     );
     after.wait_listening();
-    let db = mandate_store::Db::connect(&mandate_store::DbOptions::new(Some(db_url), dir.path()))
-        .await
-        .unwrap();
+    let db = super::open_db(&db_url, dir.path()).await;
     let new_vault = Vault::new(db, Kek::Env(EnvKek::new(&new, None).unwrap()), 8);
     let opened = new_vault
         .open(ws, "connection.credentials", "row-1", &sealed)
@@ -117,17 +106,8 @@ async fn vault_transit_mode_starts_and_follows_a_transit_key_rotation() {
     let db_url = format!("sqlite://{}", dir.path().join("mandate.db").display());
 
     // A secret sealed while the Transit key was at version 1.
-    let db = mandate_store::Db::connect(&mandate_store::DbOptions::new(
-        Some(db_url.clone()),
-        dir.path(),
-    ))
-    .await
-    .unwrap();
-    db.migrate().await.unwrap();
-    let ws = mandate_store::workspaces::create(&db, "Acme", time::OffsetDateTime::now_utc())
-        .await
-        .unwrap()
-        .id;
+    let db = super::open_db(&db_url, dir.path()).await;
+    let ws = super::new_workspace(&db, "Acme").await;
     let transit = TransitKek::connect(TransitConfig {
         addr: bao.addr.clone(),
         mount: "transit".into(),
@@ -286,14 +266,8 @@ async fn age_mode_opens_the_sealed_kek_and_follows_a_kek_change() {
     let (identity, old_file, new_file) = (path("identity.txt"), path("old.age"), path("new.age"));
 
     // First run with the old KEK file creates a data key for a workspace.
-    let db = mandate_store::Db::connect(&mandate_store::DbOptions::new(Some(db_url.clone()), d))
-        .await
-        .unwrap();
-    db.migrate().await.unwrap();
-    let ws = mandate_store::workspaces::create(&db, "Acme", time::OffsetDateTime::now_utc())
-        .await
-        .unwrap()
-        .id;
+    let db = super::open_db(&db_url, d).await;
+    let ws = super::new_workspace(&db, "Acme").await;
     let base = [
         ("MANDATE_PORT", "0"),
         ("DATABASE_URL", db_url.as_str()),

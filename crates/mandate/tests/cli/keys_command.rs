@@ -15,19 +15,10 @@ async fn keys_status_and_rotate_kek() {
     let db_url = format!("sqlite://{}", dir.path().join("mandate.db").display());
     let (old, new) = (Key256::generate().unwrap(), Key256::generate().unwrap());
     let (old_hex, new_hex) = (old.to_hex().to_string(), new.to_hex().to_string());
-    let db = mandate_store::Db::connect(&mandate_store::DbOptions::new(
-        Some(db_url.clone()),
-        dir.path(),
-    ))
-    .await
-    .unwrap();
-    db.migrate().await.unwrap();
+    let db = super::open_db(&db_url, dir.path()).await;
     let vault = Vault::new(db.clone(), Kek::Env(EnvKek::new(&old, None).unwrap()), 8);
     for name in ["A", "B"] {
-        let ws = mandate_store::workspaces::create(&db, name, time::OffsetDateTime::now_utc())
-            .await
-            .unwrap()
-            .id;
+        let ws = super::new_workspace(&db, name).await;
         vault
             .seal(ws, "connection.credentials", "row", b"s")
             .await
@@ -127,17 +118,8 @@ async fn keys_status_and_rotate_kek() {
         ("VAULT_ADDR", bao.addr.as_str()),
         ("VAULT_TOKEN", bao.root_token.as_str()),
     ];
-    let tdb = mandate_store::Db::connect(&mandate_store::DbOptions::new(
-        Some(transit_db.clone()),
-        dir.path(),
-    ))
-    .await
-    .unwrap();
-    tdb.migrate().await.unwrap();
-    let ws = mandate_store::workspaces::create(&tdb, "T", time::OffsetDateTime::now_utc())
-        .await
-        .unwrap()
-        .id;
+    let tdb = super::open_db(&transit_db, dir.path()).await;
+    let ws = super::new_workspace(&tdb, "T").await;
     let map: std::collections::HashMap<String, std::ffi::OsString> =
         env.iter().map(|(k, v)| (k.to_string(), v.into())).collect();
     let config = mandate_server::config::Config::load(&|n| map.get(n).cloned(), None).unwrap();

@@ -37,3 +37,20 @@ pub async fn health(addr: std::net::SocketAddr) -> (u16, String) {
 pub fn as_refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     v.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
+
+/// The database at `url` (SQLite files live in `dir`), migrated.
+pub async fn open_db(url: &str, dir: &Path) -> mandate_store::Db {
+    let db = mandate_store::Db::connect(&mandate_store::DbOptions::new(Some(url.to_string()), dir))
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    db
+}
+
+/// A new workspace; returns its id.
+pub async fn new_workspace(db: &mandate_store::Db, name: &str) -> uuid::Uuid {
+    mandate_store::workspaces::create(db, name, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+        .id
+}
