@@ -78,6 +78,16 @@ async fn next_event(sub: &mut Subscription) -> ChangeEvent {
         .expect("bus closed")
 }
 
+/// The next event that is not a resync (reconnects may add resyncs before it).
+async fn next_change(sub: &mut Subscription) -> ChangeEvent {
+    loop {
+        match next_event(sub).await {
+            ChangeEvent::Resync => continue,
+            event => return event,
+        }
+    }
+}
+
 async fn migrations_are_idempotent(db: &Db) {
     let again = db.migrate().await.unwrap();
     assert_eq!(again.applied, 0);
@@ -312,15 +322,7 @@ async fn postgres_change_bus_resyncs_after_losing_its_connection() {
     let change = Change::new(Topic::Workspace).with_id("after-reconnect");
     // The listener re-subscribes before announcing the resync, so this cannot be missed.
     bus.publish(&change).await.unwrap();
-    loop {
-        match next_event(&mut sub).await {
-            ChangeEvent::Resync => continue,
-            event => {
-                assert_eq!(event, ChangeEvent::Changed(change));
-                break;
-            }
-        }
-    }
+    assert_eq!(next_change(&mut sub).await, ChangeEvent::Changed(change));
 }
 
 /// A listener that hears nothing for the silence limit assumes its connection died silently:
@@ -338,15 +340,7 @@ async fn postgres_change_bus_reconnects_when_its_listener_hears_nothing() {
     assert_eq!(next_event(&mut sub).await, ChangeEvent::Resync);
     let change = Change::new(Topic::Workspace).with_id("after-silence");
     bus.publish(&change).await.unwrap();
-    loop {
-        match next_event(&mut sub).await {
-            ChangeEvent::Resync => continue,
-            event => {
-                assert_eq!(event, ChangeEvent::Changed(change));
-                break;
-            }
-        }
-    }
+    assert_eq!(next_change(&mut sub).await, ChangeEvent::Changed(change));
 }
 
 /// With heartbeats flowing the listener never goes silent, and subscribers never see them.
