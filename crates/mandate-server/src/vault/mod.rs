@@ -13,6 +13,7 @@ mod status;
 
 use std::sync::Arc;
 
+use mandate_crypto::Key256;
 use mandate_crypto::envelope::{self, DataKey, Envelope, EnvelopeError, RecordBinding};
 use mandate_crypto::kek::{Kek, KekError, WrapContext, WrappedDek};
 use mandate_store::data_keys::{self, DataKeyRow, DekState};
@@ -199,22 +200,12 @@ impl Vault {
             .filter(|id| *id != current)
         {
             for row in data_keys::wrapped_by(&self.inner.db, &old).await? {
+                let material = self.unwrap_material(&row).await?;
                 let ws = row.workspace_id.to_string();
                 let context = WrapContext {
                     workspace_id: &ws,
                     dek_kid: &row.kid,
                 };
-                let material = self
-                    .inner
-                    .kek
-                    .unwrap(
-                        &WrappedDek {
-                            kek_id: row.kek_id.clone(),
-                            wrapped: row.wrapped.clone(),
-                        },
-                        context,
-                    )
-                    .await?;
                 let rewrapped = self.inner.kek.wrap(&material, context).await?;
                 if data_keys::rewrap(
                     &self.inner.db,
@@ -283,21 +274,21 @@ impl Vault {
     }
 
     async fn unwrap_row(&self, row: &DataKeyRow) -> Result<Arc<DataKey>, VaultError> {
-        let ws = row.workspace_id.to_string();
-        let material = self
-            .inner
-            .kek
-            .unwrap(
-                &WrappedDek {
-                    kek_id: row.kek_id.clone(),
-                    wrapped: row.wrapped.clone(),
-                },
-                WrapContext {
-                    workspace_id: &ws,
-                    dek_kid: &row.kid,
-                },
-            )
-            .await?;
+        let material = self.unwrap_material(row).await?;
         Ok(Arc::new(DataKey::new(row.kid.clone(), &material)?))
+    }
+
+    /// The raw key of a stored data key, unwrapped by the KEK with the row's context.
+    async fn unwrap_material(&self, row: &DataKeyRow) -> Result<Key256, VaultError> {
+        let ws = row.workspace_id.to_string();
+        let wrapped = WrappedDek {
+            kek_id: row.kek_id.clone(),
+            wrapped: row.wrapped.clone(),
+        };
+        let context = WrapContext {
+            workspace_id: &ws,
+            dek_kid: &row.kid,
+        };
+        Ok(self.inner.kek.unwrap(&wrapped, context).await?)
     }
 }
