@@ -7,8 +7,10 @@
 
 pub mod age;
 pub mod envelope;
+pub mod jwt_verify;
 pub mod kek;
 mod key256;
+pub mod mac;
 pub mod signing;
 pub mod tokens;
 

@@ -1,6 +1,7 @@
 //! The Mandate server: configuration, HTTP API and middleware, lifecycle.
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -25,13 +25,22 @@ pub struct SealedColumn {
     pub scope: Scope,
 }
 
-pub const ALL: &[SealedColumn] = &[SealedColumn {
-    table: "signing_keys",
-    id_column: "kid",
-    column: "private_key",
-    kind: "signing_key",
-    scope: Scope::System,
-}];
+pub const ALL: &[SealedColumn] = &[
+    SealedColumn {
+        table: "signing_keys",
+        id_column: "kid",
+        column: "private_key",
+        kind: "signing_key",
+        scope: Scope::System,
+    },
+    SealedColumn {
+        table: "audit_keys",
+        id_column: "id",
+        column: "sealed_key",
+        kind: "audit_key",
+        scope: Scope::System,
+    },
+];
 
 /// The start of every envelope sealed with data key `kid` (envelopes have one canonical form).
 pub fn envelope_prefix(kid: &str) -> String {

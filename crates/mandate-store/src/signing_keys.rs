@@ -66,6 +66,16 @@ pub async fn published(db: &Db, now: OffsetDateTime) -> Result<Vec<SigningKeyRow
     Ok(rows)
 }
 
+/// The public JWK of every key ever stored, retired ones too (old signatures, such as audit
+/// checkpoints, stay checkable).
+pub async fn all_public_jwks(db: &Db) -> Result<Vec<String>, StoreError> {
+    let rows = on_pool!(db, pool => sqlx::query_scalar::<_, String>(
+        "SELECT public_jwk FROM signing_keys ORDER BY created_at")
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows)
+}
+
 /// Mark previous keys past their `retire_after` as retired; returns how many.
 pub async fn retire_expired(db: &Db, now: OffsetDateTime) -> Result<u64, StoreError> {
     let n = on_pool!(db, pool => sqlx::query(

@@ -84,6 +84,7 @@ pub struct Config {
     pub ssrf_allow_private: bool,
     pub max_request_body_bytes: usize,
     pub shutdown_grace: Duration,
+    pub audit_checkpoint_interval: Duration,
     pub log_format: LogFormat,
     pub log_filter: String,
 }
@@ -215,6 +216,11 @@ impl Config {
             ssrf_allow_private: p.boolean("ssrf_allow_private")?,
             max_request_body_bytes: p.ranged("max_request_body_bytes", 1024, 1 << 30)? as usize,
             shutdown_grace: Duration::from_secs(p.ranged("shutdown_grace_seconds", 0, 3600)?),
+            audit_checkpoint_interval: Duration::from_secs(p.ranged(
+                "audit_checkpoint_interval_seconds",
+                10,
+                86_400,
+            )?),
             log_format: p.choice(
                 "log_format",
                 &[("human", LogFormat::Human), ("json", LogFormat::Json)],

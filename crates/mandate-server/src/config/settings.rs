@@ -308,6 +308,12 @@ pub const SETTINGS: &[Setting] = &[
         "On SIGTERM/SIGINT, how long in-flight requests may take to finish (0-3600).",
     ),
     setting(
+        "audit_checkpoint_interval_seconds",
+        "AUDIT_CHECKPOINT_INTERVAL_SECONDS",
+        Some("300"),
+        "How often a replica signs a checkpoint over the audit chain when records were added (10-86400). Records after the newest checkpoint are protected by the chain alone.",
+    ),
+    setting(
         "log_format",
         "LOG_FORMAT",
         Some("human"),

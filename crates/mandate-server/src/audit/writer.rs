@@ -1,0 +1,276 @@
+//! The writer task: one per process, group commit.
+//!
+//! Callers queue events; the task takes everything queued (up to [`MAX_BATCH`]) and appends it
+//! in one transaction, so under load many events share one commit and the request path never
+//! waits for more than the batch in flight. [`AuditLog::record`] returns once its event is
+//! committed: an action that must not happen unrecorded (a provider call) waits for it, and
+//! when the database fails the caller gets an error and the action does not happen.
+//! [`AuditLog::record_buffered`] returns once queued: for records that follow an action already
+//! taken (its outcome); those are retried until written, and [`AuditLog::close`] writes them
+//! all before the process stops.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mandate_store::Db;
+use mandate_store::audit::{self, AuditEntry};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::{AuditError, AuditEvent, ChainKeys};
+
+/// Events queued before senders wait (backpressure instead of unbounded memory).
+const QUEUE: usize = 16_384;
+/// Most events in one transaction.
+pub const MAX_BATCH: usize = 4_096;
+/// Buffered events kept for retry while the database is down; beyond this, intake stops.
+const MAX_PENDING: usize = 65_536;
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How long closing keeps retrying buffered events the database refuses.
+const CLOSE_DEADLINE: Duration = Duration::from_secs(10);
+
+type Ack = oneshot::Sender<Result<(), AuditError>>;
+
+enum Message {
+    Record { entry: AuditEntry, ack: Option<Ack> },
+    Flush(oneshot::Sender<()>),
+    Close(oneshot::Sender<usize>),
+}
+
+/// Handle to the writer task; cheap to clone.
+#[derive(Clone)]
+pub struct AuditLog {
+    sender: mpsc::Sender<Message>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl AuditLog {
+    /// Start the writer task on the current runtime.
+    pub fn start(db: Db, keys: ChainKeys) -> AuditLog {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let writer = Writer {
+            db,
+            keys,
+            entries: Vec::new(),
+            acks: Vec::new(),
+        };
+        let task = tokio::spawn(writer.run(receiver));
+        AuditLog {
+            sender,
+            task: Arc::new(Mutex::new(Some(task))),
+        }
+    }
+
+    /// Append `event` and return its id once it is committed.
+    pub async fn record(&self, event: AuditEvent) -> Result<Uuid, AuditError> {
+        let id = event.id();
+        let (ack, committed) = oneshot::channel();
+        self.sender
+            .send(Message::Record {
+                entry: event.into_entry(),
+                ack: Some(ack),
+            })
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        committed.await.map_err(|_| AuditError::Closed)??;
+        Ok(id)
+    }
+
+    /// Queue `event` and return its id; it is written with the next batch and retried until
+    /// it is.
+    pub async fn record_buffered(&self, event: AuditEvent) -> Result<Uuid, AuditError> {
+        let id = event.id();
+        self.sender
+            .send(Message::Record {
+                entry: event.into_entry(),
+                ack: None,
+            })
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        Ok(id)
+    }
+
+    /// Wait until everything queued before this call has been written (or refused).
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        let (done, flushed) = oneshot::channel();
+        self.sender
+            .send(Message::Flush(done))
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        flushed.await.map_err(|_| AuditError::Closed)
+    }
+
+    /// Write everything queued, then stop the task. Returns how many buffered events could not
+    /// be written (0 unless the database stayed down for the whole close deadline). Later
+    /// records fail with [`AuditError::Closed`].
+    pub async fn close(&self) -> usize {
+        let (done, closed) = oneshot::channel();
+        let lost = match self.sender.send(Message::Close(done)).await {
+            Ok(()) => closed.await.unwrap_or(0),
+            Err(_) => 0,
+        };
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        lost
+    }
+}
+
+struct Writer {
+    db: Db,
+    keys: ChainKeys,
+    /// Events not yet committed, in arrival order, and who waits for each.
+    entries: Vec<AuditEntry>,
+    acks: Vec<Option<Ack>>,
+}
+
+impl Writer {
+    async fn run(mut self, mut receiver: mpsc::Receiver<Message>) {
+        let mut inbox = Vec::with_capacity(MAX_BATCH);
+        let mut retry = RETRY_FIRST;
+        loop {
+            if self.entries.is_empty() {
+                if receiver.recv_many(&mut inbox, MAX_BATCH).await == 0 {
+                    return;
+                }
+            } else if self.entries.len() < MAX_PENDING {
+                while inbox.len() < MAX_BATCH {
+                    match receiver.try_recv() {
+                        Ok(message) => inbox.push(message),
+                        Err(_) => break,
+                    }
+                }
+            }
+            let mut flushes = Vec::new();
+            let mut close = None;
+            for message in inbox.drain(..) {
+                match message {
+                    Message::Record { entry, ack } => {
+                        self.entries.push(entry);
+                        self.acks.push(ack);
+                    }
+                    Message::Flush(done) => flushes.push(done),
+                    Message::Close(done) => close = Some(done),
+                }
+            }
+            if let Some(done) = close {
+                // Take what is still queued, refuse anything later, write it all, stop.
+                receiver.close();
+                while let Ok(message) = receiver.try_recv() {
+                    match message {
+                        Message::Record { entry, ack } => {
+                            self.entries.push(entry);
+                            self.acks.push(ack);
+                        }
+                        Message::Flush(f) => flushes.push(f),
+                        Message::Close(_) => {}
+                    }
+                }
+                let lost = self
+                    .write_until(tokio::time::Instant::now() + CLOSE_DEADLINE)
+                    .await;
+                for f in flushes {
+                    let _ = f.send(());
+                }
+                let _ = done.send(lost);
+                return;
+            }
+            let written = self.write_once().await;
+            for f in flushes {
+                let _ = f.send(());
+            }
+            if written {
+                retry = RETRY_FIRST;
+            } else {
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(RETRY_MAX);
+            }
+        }
+    }
+
+    /// One attempt at everything pending. On failure, callers waiting for a commit are told
+    /// (their action must not go ahead) and buffered events stay for the next attempt.
+    async fn write_once(&mut self) -> bool {
+        if self.entries.is_empty() {
+            return true;
+        }
+        let keys = &self.keys;
+        match audit::append(&self.db, &self.entries, |seq, entry, previous| {
+            keys.link_new(seq, entry, previous)
+        })
+        .await
+        {
+            Ok(_) => {
+                self.entries.clear();
+                for ack in self.acks.drain(..).flatten() {
+                    let _ = ack.send(Ok(()));
+                }
+                true
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let mut kept_entries = Vec::new();
+                let mut kept_acks = Vec::new();
+                let mut refused = 0usize;
+                for (entry, ack) in self.entries.drain(..).zip(self.acks.drain(..)) {
+                    match ack {
+                        Some(ack) => {
+                            refused += 1;
+                            let _ = ack.send(Err(AuditError::WriteFailed(message.clone())));
+                        }
+                        None => {
+                            kept_entries.push(entry);
+                            kept_acks.push(None);
+                        }
+                    }
+                }
+                tracing::error!(
+                    error = %message,
+                    refused,
+                    retrying = kept_entries.len(),
+                    "writing audit records failed"
+                );
+                self.entries = kept_entries;
+                self.acks = kept_acks;
+                self.drop_already_stored().await;
+                false
+            }
+        }
+    }
+
+    /// A commit can succeed and its answer still be lost; before retrying, drop the events that
+    /// made it (their ids are unique), so a retry never fails on them forever.
+    async fn drop_already_stored(&mut self) {
+        let ids: Vec<Uuid> = self.entries.iter().map(|e| e.id).collect();
+        if let Ok(stored) = audit::stored_ids(&self.db, &ids).await
+            && !stored.is_empty()
+        {
+            let stored: std::collections::HashSet<Uuid> = stored.into_iter().collect();
+            self.entries.retain(|e| !stored.contains(&e.id));
+            self.acks.truncate(self.entries.len());
+        }
+    }
+
+    /// Retry until everything is written or `deadline` passes; returns how many were not.
+    async fn write_until(&mut self, deadline: tokio::time::Instant) -> usize {
+        let mut retry = RETRY_FIRST;
+        loop {
+            if self.write_once().await {
+                return 0;
+            }
+            if tokio::time::Instant::now() + retry > deadline {
+                let lost = self.entries.len();
+                tracing::error!(
+                    lost,
+                    "closing: audit records could not be written before the deadline"
+                );
+                return lost;
+            }
+            tokio::time::sleep(retry).await;
+            retry = (retry * 2).min(RETRY_MAX);
+        }
+    }
+}
