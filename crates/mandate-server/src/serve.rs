@@ -1,6 +1,6 @@
 //! Start and stop. [`Server::start`] runs the checks in order (production secrets, development
 //! key, database, migrations, key encryption key provider and data keys, change bus, signing keys,
-//! listening socket) and fails with one clear error;
+//! audit log, listening socket) and fails with one clear error;
 //! [`Server::run`] serves until the shutdown future resolves, then drains in-flight requests for
 //! up to the grace period.
 
@@ -13,6 +13,8 @@ use mandate_store::change_bus::{ChangeBus, ChangeEvent, Subscription};
 use mandate_store::{Db, StoreError};
 use tokio::net::TcpListener;
 
+use crate::audit::checkpoint::sign_checkpoint;
+use crate::audit::{self, Actor, AuditEvent, AuditLog, Outcome, actions};
 use crate::config::dev_key::{self, DevKey};
 use crate::config::{Config, ConfigError, RunMode, production};
 use crate::http::{self, HttpSettings};
@@ -33,6 +35,8 @@ pub enum StartError {
     Vault(#[from] VaultError),
     #[error("signing keys: {0}")]
     Signing(String),
+    #[error("audit log: {0}")]
+    Audit(String),
     #[error("cannot listen on {addr} (MANDATE_HOST/MANDATE_PORT): {source}")]
     Listen {
         addr: SocketAddr,
@@ -84,6 +88,8 @@ impl Server {
             })?;
         signing.spawn_refresh(&bus);
         vault.spawn_cache_invalidation(&bus);
+        let audit = start_audit(&config, &db, &vault, &signing).await?;
+        spawn_rewrap(&vault, &audit);
         tokio::spawn(observe_changes(bus.subscribe()));
 
         let listener =
@@ -100,6 +106,7 @@ impl Server {
             config: std::sync::Arc::new(config),
             vault,
             signing,
+            audit,
         };
         let app = http::with_middleware(crate::api::routes().with_state(state.clone()), &settings);
         Ok(Server {
@@ -128,6 +135,19 @@ impl Server {
         tracing::info!(addr = %addr, mode = ?self.state.config.mode, "listening");
         let grace = self.state.config.shutdown_grace;
         serve_until(self.listener, self.app, shutdown, grace).await?;
+        let lost = self.state.audit.close().await;
+        if lost == 0 {
+            tracing::info!("audit records flushed");
+        }
+        if let Err(e) = sign_checkpoint(
+            &self.state.db,
+            &self.state.signing.current(),
+            &checkpoint_issuer(&self.state.config),
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "signing the closing audit checkpoint failed");
+        }
         drop(self.state.bus);
         self.state.db.close().await;
         tracing::info!("stopped");
@@ -185,25 +205,76 @@ async fn start_vault(config: &Config, db: &Db) -> Result<Vault, StartError> {
     let vault = Vault::new(db.clone(), kek, DEFAULT_CACHE_CAPACITY);
     vault.check_every_dek_is_reachable().await?;
     vault.record_current_kek().await?;
-    if vault.kek().held_ids().len() > 1 {
-        let background = vault.clone();
-        tokio::spawn(async move {
-            match background.rewrap_to_current().await {
-                Ok(report) => tracing::info!(
+    Ok(vault)
+}
+
+/// The chain keys (the first one generated on first start), the writer task, and the periodic
+/// checkpoints.
+async fn start_audit(
+    config: &Config,
+    db: &Db,
+    vault: &Vault,
+    signing: &SigningKeys,
+) -> Result<AuditLog, StartError> {
+    let log = audit::open(db, vault, Actor::System("server"))
+        .await
+        .map_err(|e| StartError::Audit(e.to_string()))?;
+    audit::checkpoint::spawn_checkpoints(
+        db.clone(),
+        signing.clone(),
+        checkpoint_issuer(config),
+        config.audit_checkpoint_interval,
+    );
+    Ok(log)
+}
+
+/// Who signs checkpoints: the public URL, or `mandate` when none is set (development).
+fn checkpoint_issuer(config: &Config) -> String {
+    config.public_url.as_ref().map_or_else(
+        || "mandate".to_string(),
+        |u| u.as_str().trim_end_matches('/').to_string(),
+    )
+}
+
+/// Data keys still wrapped by an older held KEK (ENCRYPTION_KEY_PREVIOUS, an older Transit
+/// version, ...) are re-wrapped in the background, and the result audited.
+fn spawn_rewrap(vault: &Vault, audit: &AuditLog) {
+    if vault.kek().held_ids().len() <= 1 {
+        return;
+    }
+    let (vault, audit) = (vault.clone(), audit.clone());
+    tokio::spawn(async move {
+        let event = AuditEvent::new(Actor::System("server"), actions::KEK_REWRAPPED)
+            .target("kek", vault.kek().current_id());
+        let event = match vault.rewrap_to_current().await {
+            Ok(report) => {
+                tracing::info!(
                     rewrapped = report.rewrapped,
                     already_done = report.skipped,
-                    next_step = previous_key_setting(background.kek().provider())
+                    next_step = previous_key_setting(vault.kek().provider())
                         .map(|s| format!("{s} can be removed"))
                         .unwrap_or_else(|| "older key versions can be retired".into()),
                     "data keys re-wrapped under the current key encryption key"
-                ),
-                Err(e) => {
-                    tracing::error!(error = %e, "re-wrapping data keys failed; it resumes at the next start")
+                );
+                if report.rewrapped == 0 {
+                    return;
                 }
+                event.outcome(Outcome::Success).details(serde_json::json!({
+                    "provider": vault.kek().provider(),
+                    "rewrapped": report.rewrapped,
+                }))
             }
-        });
-    }
-    Ok(vault)
+            Err(e) => {
+                tracing::error!(error = %e, "re-wrapping data keys failed; it resumes at the next start");
+                event
+                    .outcome(Outcome::Error)
+                    .details(serde_json::json!({ "error": e.to_string() }))
+            }
+        };
+        if let Err(e) = audit.record(event).await {
+            tracing::error!(error = %e, "recording the re-wrap in the audit log failed");
+        }
+    });
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

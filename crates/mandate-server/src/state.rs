@@ -5,6 +5,7 @@ use std::sync::Arc;
 use mandate_store::Db;
 use mandate_store::change_bus::ChangeBus;
 
+use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::signing::SigningKeys;
 use crate::vault::Vault;
@@ -16,4 +17,5 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub vault: Vault,
     pub signing: SigningKeys,
+    pub audit: AuditLog,
 }

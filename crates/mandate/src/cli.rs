@@ -1,4 +1,4 @@
-//! Command line: `mandate [--config FILE] <serve|migrate>`. `--help` lists every environment
+//! Command line: `mandate [--config FILE] <serve|migrate|keys|audit>`. `--help` lists every environment
 //! variable from the settings table, so the help cannot fall behind the code.
 
 use std::path::PathBuf;
@@ -42,6 +42,61 @@ pub enum Command {
     /// Keys: see which key encryption key wraps the data keys, and rotate it.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The audit log: check that nobody changed it, and export it.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the whole hash chain and check every signed checkpoint. Prints "intact" with
+    /// counts and exits 0, or names the first position where a record was modified, removed,
+    /// inserted or reordered and exits 1. Needs the same key configuration as `serve`.
+    #[command(after_long_help = environment_help())]
+    Verify {
+        /// A saved JWKS (from /.well-known/jwks.json) whose keys may have signed checkpoints;
+        /// the keys stored in the database are always trusted. Repeatable.
+        #[arg(long, value_name = "FILE")]
+        jwks: Vec<PathBuf>,
+    },
+    /// Write the log (or the part matching the filters), oldest first, as CSV or JSON. Streams:
+    /// any size fits in constant memory. Needs only DATABASE_URL.
+    #[command(after_long_help = environment_help())]
+    Export(ExportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// csv or json.
+    #[arg(long, default_value = "json")]
+    pub format: String,
+    /// Write here (created 0600) instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Only records at or after this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only records before this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only this workspace (its id).
+    #[arg(long, value_name = "ID")]
+    pub workspace: Option<String>,
+    /// Only this action, or a prefix ending in `.*` (keys.*).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only this actor id (a user or agent id, or `cli`/`server`).
+    #[arg(long, value_name = "ID")]
+    pub actor: Option<String>,
+    /// Only events about this agent.
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
+    /// Only events about this connection.
+    #[arg(long, value_name = "ID")]
+    pub connection: Option<String>,
+    /// allowed, denied or approval_required.
+    #[arg(long)]
+    pub decision: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use mandate_crypto::signing::SigningAlg;
+use mandate_server::audit::{self, Actor, AuditEvent, AuditLog, Outcome, actions};
 use mandate_server::config::Config;
 use mandate_server::signing::SigningKeys;
 use mandate_server::vault::{
@@ -34,41 +35,107 @@ pub async fn run(mut config: Config, command: KeysCommand) -> ExitCode {
         Ok(vault) => vault,
         Err((code, what, message)) => return fail(code, what, &message),
     };
-    match command {
-        KeysCommand::Status => match vault.status(time::OffsetDateTime::now_utc()).await {
-            Ok(status) => {
-                print!("{}", render(&status));
-                print!("{}", signing_status(&vault.db_handle()).await);
-                if status.by_kek.iter().any(|k| !k.held) {
-                    ExitCode::from(1)
-                } else {
-                    ExitCode::SUCCESS
-                }
-            }
-            Err(e) => fail(1, "cannot read the key status", &e),
-        },
-        KeysCommand::RotateDek { workspace } => rotate_dek(&vault, workspace.as_deref()).await,
-        KeysCommand::RotateSigning { algorithm } => {
-            rotate_signing(&config, &vault, algorithm.as_deref()).await
+    if matches!(command, KeysCommand::Status) {
+        return keys_status(&vault).await;
+    }
+    // Every rotation is recorded in the audit log before the command reports success.
+    let audit = match audit::open(&vault.db_handle(), &vault, Actor::System("cli")).await {
+        Ok(log) => log,
+        Err(e) => return fail(1, "cannot open the audit log", &e),
+    };
+    let code = match command {
+        KeysCommand::Status => keys_status(&vault).await,
+        KeysCommand::RotateDek { workspace } => {
+            rotate_dek(&vault, &audit, workspace.as_deref()).await
         }
-        KeysCommand::RotateKek => match vault.rotate_kek().await {
-            Ok(report) => {
-                println!(
-                    "key encryption key: {}\ndata keys re-wrapped: {} (already done elsewhere: {})",
-                    vault.kek().current_id(),
-                    report.rewrapped,
-                    report.skipped
-                );
-                ExitCode::SUCCESS
+        KeysCommand::RotateSigning { algorithm } => {
+            rotate_signing(&config, &vault, &audit, algorithm.as_deref()).await
+        }
+        KeysCommand::RotateKek => rotate_kek(&vault, &audit).await,
+    };
+    audit.close().await;
+    code
+}
+
+/// Record `event` durably; a command whose action could not be recorded fails.
+async fn record(audit: &AuditLog, event: AuditEvent) -> Result<(), ExitCode> {
+    audit.record(event).await.map(|_| ()).map_err(|e| {
+        fail(
+            1,
+            "the key operation was done but recording it in the audit log failed",
+            &e,
+        )
+    })
+}
+
+/// Record that a key operation failed part-way, then report the failure.
+async fn record_failure(
+    audit: &AuditLog,
+    operation: &str,
+    what: &str,
+    error: &dyn std::fmt::Display,
+) -> ExitCode {
+    let event = AuditEvent::new(Actor::System("cli"), actions::KEY_OPERATION_FAILED)
+        .outcome(Outcome::Error)
+        .details(serde_json::json!({ "operation": operation, "error": error.to_string() }));
+    if let Err(code) = record(audit, event).await {
+        return code;
+    }
+    fail(1, what, error)
+}
+
+async fn rotate_kek(vault: &Vault, audit: &AuditLog) -> ExitCode {
+    match vault.rotate_kek().await {
+        Ok(report) => {
+            let event = AuditEvent::new(Actor::System("cli"), actions::KEK_ROTATED)
+                .target("kek", vault.kek().current_id())
+                .outcome(Outcome::Success)
+                .details(serde_json::json!({
+                    "provider": vault.kek().provider(),
+                    "rewrapped": report.rewrapped,
+                    "alreadyDone": report.skipped,
+                }));
+            if let Err(code) = record(audit, event).await {
+                return code;
             }
-            Err(e) => fail(1, "cannot rotate the key encryption key", &e),
-        },
+            println!(
+                "key encryption key: {}\ndata keys re-wrapped: {} (already done elsewhere: {})",
+                vault.kek().current_id(),
+                report.rewrapped,
+                report.skipped
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            record_failure(
+                audit,
+                "rotate-kek",
+                "cannot rotate the key encryption key",
+                &e,
+            )
+            .await
+        }
     }
 }
 
-async fn open_vault(config: &Config) -> Result<Vault, (u8, &'static str, String)> {
+async fn keys_status(vault: &Vault) -> ExitCode {
+    match vault.status(time::OffsetDateTime::now_utc()).await {
+        Ok(status) => {
+            print!("{}", render(&status));
+            print!("{}", signing_status(&vault.db_handle()).await);
+            if status.by_kek.iter().any(|k| !k.held) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => fail(1, "cannot read the key status", &e),
+    }
+}
+
+/// The database, migrated, with the few connections a one-shot command needs.
+pub async fn open_db(config: &Config) -> Result<Db, (u8, &'static str, String)> {
     let mut options = config.database_options();
-    // A one-shot command needs no more than this.
     options.max_connections = 2;
     let db = Db::connect(&options)
         .await
@@ -76,6 +143,11 @@ async fn open_vault(config: &Config) -> Result<Vault, (u8, &'static str, String)
     db.migrate()
         .await
         .map_err(|e| (1, "cannot migrate", e.to_string()))?;
+    Ok(db)
+}
+
+pub async fn open_vault(config: &Config) -> Result<Vault, (u8, &'static str, String)> {
+    let db = open_db(config).await?;
     let kek = kek_from_config(config).await.map_err(|e| match e {
         ProviderError::Config(e) => (2, "configuration error", e.to_string()),
         ProviderError::Vault(e) => (1, "key provider", e.to_string()),
@@ -138,7 +210,12 @@ fn render(status: &KeyStatus) -> String {
     out
 }
 
-async fn rotate_signing(config: &Config, vault: &Vault, algorithm: Option<&str>) -> ExitCode {
+async fn rotate_signing(
+    config: &Config,
+    vault: &Vault,
+    audit: &AuditLog,
+    algorithm: Option<&str>,
+) -> ExitCode {
     if config.jwt.private_key_pem.is_some() {
         return fail(
             2,
@@ -167,10 +244,19 @@ async fn rotate_signing(config: &Config, vault: &Vault, algorithm: Option<&str>)
     let bus = ChangeBus::start(&db).await.ok();
     match keys.rotate(alg, bus.as_ref()).await {
         Ok(kid) => {
+            let event = AuditEvent::new(Actor::System("cli"), actions::SIGNING_KEY_ROTATED)
+                .target("signing_key", kid.as_str())
+                .outcome(Outcome::Success)
+                .details(serde_json::json!({ "alg": alg.as_str() }));
+            if let Err(code) = record(audit, event).await {
+                return code;
+            }
             println!("current signing key: {kid} ({})", alg.as_str());
             ExitCode::SUCCESS
         }
-        Err(e) => fail(1, "cannot rotate the signing key", &e),
+        Err(e) => {
+            record_failure(audit, "rotate-signing", "cannot rotate the signing key", &e).await
+        }
     }
 }
 
@@ -204,7 +290,7 @@ async fn signing_status(db: &Db) -> String {
     out
 }
 
-async fn rotate_dek(vault: &Vault, workspace: Option<&str>) -> ExitCode {
+async fn rotate_dek(vault: &Vault, audit: &AuditLog, workspace: Option<&str>) -> ExitCode {
     use std::io::{IsTerminal, Write};
 
     let db = vault.db_handle();
@@ -258,17 +344,32 @@ async fn rotate_dek(vault: &Vault, workspace: Option<&str>) -> ExitCode {
             eprintln!();
         }
         match result {
-            Ok(report) => println!(
-                "workspace {ws}: data key {} is active; {} secret(s) re-encrypted; retired: {}",
-                report.new_kid,
-                report.reencrypted,
-                if report.retired.is_empty() {
-                    "none".to_string()
-                } else {
-                    report.retired.join(", ")
+            Ok(report) => {
+                let event = AuditEvent::new(Actor::System("cli"), actions::DEK_ROTATED)
+                    .workspace(ws)
+                    .target("data_key", report.new_kid.as_str())
+                    .outcome(Outcome::Success)
+                    .details(serde_json::json!({
+                        "reencrypted": report.reencrypted,
+                        "retired": report.retired,
+                    }));
+                if let Err(code) = record(audit, event).await {
+                    return code;
                 }
-            ),
-            Err(e) => return fail(1, "cannot rotate the data key", &e),
+                println!(
+                    "workspace {ws}: data key {} is active; {} secret(s) re-encrypted; retired: {}",
+                    report.new_kid,
+                    report.reencrypted,
+                    if report.retired.is_empty() {
+                        "none".to_string()
+                    } else {
+                        report.retired.join(", ")
+                    }
+                )
+            }
+            Err(e) => {
+                return record_failure(audit, "rotate-dek", "cannot rotate the data key", &e).await;
+            }
         }
     }
     ExitCode::SUCCESS

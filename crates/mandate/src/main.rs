@@ -1,6 +1,7 @@
 //! `mandate`: the one binary. Configuration errors exit with status 2, start failures with 1,
 //! each as a single line on stderr naming what to fix.
 
+mod audit;
 mod cli;
 mod keys;
 
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
             Command::Keys(command) => keys::run(config, command).await,
+            Command::Audit(command) => audit::run(config, command).await,
         }
     })
 }

@@ -21,6 +21,12 @@ pub struct LoadedKeys {
     pub created: bool,
 }
 
+/// Every stored key, opened; None when none was ever made (the log is then empty too).
+pub async fn load(db: &Db, vault: &Vault) -> Result<Option<ChainKeys>, AuditError> {
+    let rows = audit::keys(db).await?;
+    open_all(vault, rows).await
+}
+
 /// Every stored key, opened; the first one is generated when there is none.
 pub async fn load_or_create(db: &Db, vault: &Vault) -> Result<LoadedKeys, AuditError> {
     let mut rows = audit::keys(db).await?;
@@ -41,6 +47,13 @@ pub async fn load_or_create(db: &Db, vault: &Vault) -> Result<LoadedKeys, AuditE
         .await?;
         rows = audit::keys(db).await?;
     }
+    let keys = open_all(vault, rows)
+        .await?
+        .ok_or_else(|| AuditError::Key("no audit key stored".into()))?;
+    Ok(LoadedKeys { keys, created })
+}
+
+async fn open_all(vault: &Vault, rows: Vec<AuditKeyRow>) -> Result<Option<ChainKeys>, AuditError> {
     let mut keys = Vec::with_capacity(rows.len());
     for row in rows {
         let bytes = vault.open(SYSTEM, KIND, &row.id, &row.sealed_key).await?;
@@ -50,6 +63,5 @@ pub async fn load_or_create(db: &Db, vault: &Vault) -> Result<LoadedKeys, AuditE
             .map_err(|_| AuditError::Key(format!("stored audit key {} is not 32 bytes", row.id)))?;
         keys.push((row.id, Key256::from_bytes(bytes)));
     }
-    let keys = ChainKeys::new(keys).ok_or_else(|| AuditError::Key("no audit key stored".into()))?;
-    Ok(LoadedKeys { keys, created })
+    Ok(ChainKeys::new(keys))
 }

@@ -18,13 +18,29 @@ pub mod keys;
 pub mod verify;
 pub mod writer;
 
-use mandate_store::StoreError;
+use mandate_store::{Db, StoreError};
 
-use crate::vault::VaultError;
+use crate::vault::{Vault, VaultError};
 
 pub use chain::ChainKeys;
 pub use event::{Actor, AuditEvent, Decision, Outcome, RequestSummary};
 pub use writer::AuditLog;
+
+/// Open the chain keys (generating the first one on first use, which is itself recorded, with
+/// `actor` as the actor) and start the writer task.
+pub async fn open(db: &Db, vault: &Vault, actor: Actor) -> Result<AuditLog, AuditError> {
+    let loaded = keys::load_or_create(db, vault).await?;
+    let log = AuditLog::start(db.clone(), loaded.keys);
+    if loaded.created {
+        log.record(
+            AuditEvent::new(actor, actions::AUDIT_KEY_CREATED)
+                .target("audit_key", keys::FIRST_KEY_ID)
+                .outcome(Outcome::Success),
+        )
+        .await?;
+    }
+    Ok(log)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {

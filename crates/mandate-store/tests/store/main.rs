@@ -15,7 +15,7 @@ struct TestDb {
     _sqlite: Option<TempSqlite>,
 }
 
-async fn connect(url: String) -> Db {
+pub(crate) async fn connect(url: String) -> Db {
     let db = Db::connect(&DbOptions::new(Some(url), "unused"))
         .await
         .expect("connect");
@@ -43,7 +43,7 @@ macro_rules! store_suite {
         mod sqlite {
             $(#[tokio::test]
             async fn $name() {
-                let t = super::sqlite_db().await;
+                let t = crate::sqlite_db().await;
                 assert_eq!(t.db.backend(), mandate_store::Backend::Sqlite);
                 super::$name(&t.db).await;
             })*
@@ -51,7 +51,7 @@ macro_rules! store_suite {
         mod postgres {
             $(#[tokio::test]
             async fn $name() {
-                let t = super::postgres_db().await;
+                let t = crate::postgres_db().await;
                 assert_eq!(t.db.backend(), mandate_store::Backend::Postgres);
                 super::$name(&t.db).await;
             })*
@@ -422,3 +422,6 @@ async fn unsupported_and_unreachable_databases_are_clear_errors() {
     assert!(err.contains("postgres://u:***@127.0.0.1:1/db"), "{err}");
     assert!(!err.contains("secret"), "{err}");
 }
+
+// After the suite macro, which it uses.
+mod audit;
