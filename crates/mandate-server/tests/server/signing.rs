@@ -28,15 +28,15 @@ for token in sys.argv[2:]:
         print("rejected", type(e).__name__)
 "#;
 
-struct Running {
-    addr: SocketAddr,
-    state: AppState,
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Running {
-    async fn start(vars: &[(&str, &str)]) -> Running {
+    pub async fn start(vars: &[(&str, &str)]) -> Running {
         let mut all: Vec<(&str, &str)> = vec![("MANDATE_PORT", "0"), ("ENCRYPTION_KEY", KEY)];
         all.extend_from_slice(vars);
         let map: HashMap<String, OsString> = all
@@ -59,7 +59,7 @@ impl Running {
         }
     }
 
-    async fn jwks(&self) -> Value {
+    pub async fn jwks(&self) -> Value {
         let r = reqwest::get(format!("http://{}/.well-known/jwks.json", self.addr))
             .await
             .unwrap();
@@ -106,7 +106,7 @@ impl Running {
             .collect()
     }
 
-    async fn stop(mut self) {
+    pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.task.await.unwrap().unwrap();
     }
@@ -121,7 +121,7 @@ fn kids(jwks: &Value) -> Vec<String> {
         .collect()
 }
 
-fn production(dir: &mandate_testkit::TempDir) -> Vec<(&'static str, String)> {
+pub fn production(dir: &mandate_testkit::TempDir) -> Vec<(&'static str, String)> {
     vec![
         ("MANDATE_ENV", "production".into()),
         ("PUBLIC_URL", "https://mandate.test".into()),
@@ -132,7 +132,7 @@ fn production(dir: &mandate_testkit::TempDir) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+pub fn refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     v.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 

@@ -4,47 +4,11 @@ use mandate_crypto::Key256;
 use mandate_crypto::envelope::EnvelopeError;
 use mandate_crypto::kek::{EnvKek, Kek, KekError};
 use mandate_server::vault::{Vault, VaultError};
-use mandate_store::{Db, DbOptions, data_keys, workspaces};
-use mandate_testkit::{pg, sqlite::TempSqlite};
+use mandate_store::{Db, data_keys, workspaces};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-struct TestDb {
-    db: Db,
-    _sqlite: Option<TempSqlite>,
-}
-
-async fn connect(url: String) -> Db {
-    let db = Db::connect(&DbOptions::new(Some(url), "unused"))
-        .await
-        .unwrap();
-    db.migrate().await.unwrap();
-    db
-}
-
-async fn sqlite_db() -> TestDb {
-    let file = TempSqlite::new();
-    TestDb {
-        db: connect(file.url()).await,
-        _sqlite: Some(file),
-    }
-}
-
-async fn postgres_db() -> TestDb {
-    TestDb {
-        db: connect(pg::fresh_database()).await,
-        _sqlite: None,
-    }
-}
-
-macro_rules! vault_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test] async fn $name() { super::$name(&super::sqlite_db().await.db).await; })* }
-        mod postgres { $(#[tokio::test] async fn $name() { super::$name(&super::postgres_db().await.db).await; })* }
-    };
-}
-
-vault_suite!(
+backend_suite!(
     seal_and_open_with_one_data_key_per_workspace,
     a_secret_opens_only_for_its_record,
     a_new_process_opens_what_an_old_one_sealed,

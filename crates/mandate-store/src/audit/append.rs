@@ -35,6 +35,9 @@ pub async fn append(
             Backend::Postgres => pool.begin().await?,
         };
         if backend == Backend::Postgres {
+            // Committed means on disk, whatever the server's default: an audit record must
+            // survive a database crash once the action it precedes was allowed to go ahead.
+            sqlx::query("SET LOCAL synchronous_commit TO on").execute(&mut *tx).await?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHAIN_LOCK).execute(&mut *tx).await?;
         }
         let mut head = sqlx::query_as::<_, ChainHead>(
