@@ -27,11 +27,23 @@ pub struct PgCluster {
     port: u16,
     run_as: Option<String>,
     remove_on_drop: bool,
+    /// fsync and synchronous commit on, as a production server runs (for benchmarks); tests
+    /// run without them for speed.
+    durable: bool,
 }
 
 impl PgCluster {
     /// Initialise and start a new cluster. Panics with a clear message when that is impossible.
     pub fn start() -> PgCluster {
+        Self::start_with(false)
+    }
+
+    /// A cluster that flushes to disk on commit, as production does: for benchmarks.
+    pub fn start_durable() -> PgCluster {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> PgCluster {
         let bin = server_bin_dir();
         let run_as = if running_as_root() {
             Some("postgres".to_string())
@@ -55,6 +67,7 @@ impl PgCluster {
             port: 0,
             run_as,
             remove_on_drop: true,
+            durable,
         };
         cluster.initdb();
         // A free port can be taken by someone else between probing and binding: retry.
@@ -153,9 +166,13 @@ impl PgCluster {
     }
 
     fn pg_ctl_start(&self) -> bool {
+        let durability = if self.durable {
+            "-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+        } else {
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        };
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=200",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} {durability} -c max_connections=200",
             self.port,
             self.root.display()
         );
