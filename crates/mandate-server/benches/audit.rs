@@ -50,7 +50,9 @@ async fn open(url: String, dir: &std::path::Path) -> (Db, Vault) {
 
 async fn run(label: &str, url: String, dir: &std::path::Path, records: usize) -> serde_json::Value {
     let (db, vault) = open(url, dir).await;
-    let log = audit::open(&db, &vault, Actor::System("bench")).await.unwrap();
+    let log = audit::open(&db, &vault, Actor::System("bench"))
+        .await
+        .unwrap();
 
     let per_caller = records / CALLERS;
     let started = Instant::now();
