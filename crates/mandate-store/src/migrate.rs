@@ -20,9 +20,16 @@ pub struct MigrationReport {
 impl Db {
     /// Apply every pending migration. On PostgreSQL an advisory lock makes concurrent replicas
     /// take turns. A database that has a migration this binary does not know (a newer release
-    /// ran against it) is refused rather than guessed at.
+    /// ran against it) is refused rather than guessed at. A database that is up to date is only
+    /// read, so a service role without CREATE rights (docs/operations.md) can start.
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         let before = self.applied_versions().await?;
+        if self.up_to_date().await? {
+            return Ok(MigrationReport {
+                version: before.iter().copied().max().unwrap_or(0),
+                applied: 0,
+            });
+        }
         match self {
             Db::Sqlite(pool) => SQLITE.run(pool).await?,
             Db::Postgres(pool) => POSTGRES.run(pool).await?,
@@ -32,6 +39,29 @@ impl Db {
             version: after.iter().copied().max().unwrap_or(0),
             applied: after.len().saturating_sub(before.len()),
         })
+    }
+
+    /// Every embedded migration applied with the same checksum, and nothing else applied.
+    async fn up_to_date(&self) -> Result<bool, StoreError> {
+        if self.applied_versions().await?.is_empty() {
+            return Ok(false);
+        }
+        let applied: Vec<(i64, Vec<u8>)> = crate::on_pool!(self, pool => sqlx::query_as(
+            "SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version"
+        ).fetch_all(pool).await)?;
+        let migrator = match self {
+            Db::Sqlite(_) => &SQLITE,
+            Db::Postgres(_) => &POSTGRES,
+        };
+        let embedded: Vec<(i64, &[u8])> = migrator
+            .iter()
+            .map(|m| (m.version, m.checksum.as_ref()))
+            .collect();
+        Ok(applied.len() == embedded.len()
+            && applied
+                .iter()
+                .zip(&embedded)
+                .all(|((v, sum), (ev, esum))| v == ev && sum.as_slice() == *esum))
     }
 
     async fn applied_versions(&self) -> Result<Vec<i64>, StoreError> {

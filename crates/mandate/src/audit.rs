@@ -106,7 +106,7 @@ fn read_jwks(path: &Path) -> Result<Vec<Value>, String> {
         .ok_or_else(|| format!("{}: not a JWKS (no \"keys\" array)", path.display()))
 }
 
-async fn run_export(db: mandate_store::Db, args: ExportArgs) -> ExitCode {
+async fn run_export(db: mandate_store::Db, args: Box<ExportArgs>) -> ExitCode {
     let format = match ExportFormat::parse(&args.format) {
         Some(format) => format,
         None => {

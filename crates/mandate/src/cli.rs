@@ -62,7 +62,7 @@ pub enum AuditCommand {
     /// Write the log (or the part matching the filters), oldest first, as CSV or JSON. Streams:
     /// any size fits in constant memory. Needs only DATABASE_URL.
     #[command(after_long_help = environment_help())]
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
 }
 
 #[derive(Debug, clap::Args)]

@@ -33,6 +33,8 @@ const CLOSE_DEADLINE: Duration = Duration::from_secs(10);
 
 type Ack = oneshot::Sender<Result<(), AuditError>>;
 
+// Nearly every message is a Record: boxing it would add an allocation per record for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Message {
     Record { entry: AuditEntry, ack: Option<Ack> },
     Flush(oneshot::Sender<()>),

@@ -368,3 +368,93 @@ async fn key_operations_are_recorded_and_no_secret_reaches_the_log_exports_or_ou
         }
     }
 }
+
+/// The two SQL blocks of docs/operations.md, "The service role".
+fn documented_grants() -> (String, String) {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/operations.md"
+    ))
+    .unwrap();
+    let section = doc
+        .split("### The service role")
+        .nth(1)
+        .expect("the section exists");
+    let blocks: Vec<&str> = section
+        .split("```sql")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .take(2)
+        .collect();
+    (blocks[0].to_string(), blocks[1].to_string())
+}
+
+/// The GRANTs the operator guide gives work as written: `migrate` as the owner, then `serve`'s
+/// commands as the service role, which can append to and read the audit log but neither change
+/// nor delete a row, nor switch the append-only triggers off.
+#[tokio::test]
+async fn postgres_documented_grants_leave_the_service_role_insert_and_select_only() {
+    let cluster = pg::PgCluster::start();
+    let (roles, grants) = documented_grants();
+    let roles = roles
+        .replacen("'...'", "'owner-password-for-tests'", 1)
+        .replacen("'...'", "'app-password-for-tests'", 1);
+    // One statement at a time, as an operator pasting them would (CREATE DATABASE cannot run in
+    // the transaction psql wraps several statements in).
+    for statement in roles.split(';').filter(|s| !s.trim().is_empty()) {
+        cluster.psql("postgres", statement);
+    }
+    let base = format!("127.0.0.1:{}/mandate", cluster.port());
+    let owner_url = format!("postgres://mandate_owner:owner-password-for-tests@{base}");
+    let app_url = format!("postgres://mandate_app:app-password-for-tests@{base}");
+
+    let env = |url: &str| {
+        vec![
+            ("DATABASE_URL", url.to_string()),
+            ("ENCRYPTION_KEY", KEY.to_string()),
+        ]
+    };
+    let out = server::run(bin(), &["migrate"], &super::as_refs(&env(&owner_url)));
+    assert!(out.status.success(), "{}", out.stderr);
+    let dir = TempDir::new("grants");
+    let owner = super::open_db(&owner_url, dir.path()).await;
+    exec(&owner, &grants).await;
+
+    // The service role runs the commands: a rotation (writes rows, re-encrypts, appends audit
+    // records), then verify.
+    let out = server::run(
+        bin(),
+        &["keys", "rotate-dek"],
+        &super::as_refs(&env(&app_url)),
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    let out = server::run(bin(), &["audit", "verify"], &super::as_refs(&env(&app_url)));
+    assert!(
+        out.stdout.starts_with("audit log intact: "),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+
+    let app = super::open_db(&app_url, dir.path()).await;
+    for (sql, refusal) in [
+        ("UPDATE audit_events SET action = 'x'", "permission denied"),
+        ("DELETE FROM audit_events", "permission denied"),
+        ("TRUNCATE audit_events", "permission denied"),
+        ("DELETE FROM audit_checkpoints", "permission denied"),
+        (
+            "ALTER TABLE audit_events DISABLE TRIGGER USER",
+            "must be owner",
+        ),
+        (
+            "DROP TRIGGER audit_events_append_only ON audit_events",
+            "must be owner",
+        ),
+    ] {
+        let error =
+            mandate_store::on_pool!(&app, pool => sqlx::query(sql).execute(pool).await.map(|_| ()))
+                .expect_err(sql)
+                .to_string();
+        assert!(error.contains(refusal), "{sql}: {error}");
+    }
+}
