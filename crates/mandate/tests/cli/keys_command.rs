@@ -73,7 +73,9 @@ async fn keys_status_and_rotate_kek() {
     let rotated = server::run(bin(), &["keys", "rotate-kek"], &rotating);
     assert!(rotated.status.success(), "{}", rotated.stderr);
     assert!(
-        rotated.stdout.contains("data keys re-wrapped: 2"),
+        // The two workspaces' keys and the system workspace's, made when the refused run above
+        // opened the audit log (its chain key is sealed there).
+        rotated.stdout.contains("data keys re-wrapped: 3"),
         "{}",
         rotated.stdout
     );
@@ -89,7 +91,7 @@ async fn keys_status_and_rotate_kek() {
         &[("DATABASE_URL", &db_url), ("ENCRYPTION_KEY", &new_hex)],
     );
     assert!(
-        after.status.success() && after.stdout.contains(": 2 (current)"),
+        after.status.success() && after.stdout.contains(": 3 (current)"),
         "{}",
         after.stdout
     );
@@ -143,8 +145,9 @@ async fn keys_status_and_rotate_kek() {
         "{}",
         rotated.stdout
     );
+    // The workspace's key and the system workspace's (the audit chain key is sealed there).
     assert!(
-        rotated.stdout.contains("data keys re-wrapped: 1"),
+        rotated.stdout.contains("data keys re-wrapped: 2"),
         "{}",
         rotated.stdout
     );
@@ -210,7 +213,8 @@ fn keys_rotate_signing() {
     );
     assert!(signing[1].contains("RS256 previous"), "{}", status.stdout);
 
-    // rotate-dek re-encrypts both sealed signing keys (system workspace), with progress.
+    // rotate-dek re-encrypts both sealed signing keys and the audit chain key (system
+    // workspace), with progress.
     let dek = server::run(bin(), &["keys", "rotate-dek"], &env);
     assert!(dek.status.success(), "{}", dek.stderr);
     assert!(
@@ -218,11 +222,11 @@ fn keys_rotate_signing() {
             .contains("workspace 00000000-0000-0000-0000-000000000000: data key dek-")
             && dek
                 .stdout
-                .contains("2 secret(s) re-encrypted; retired: dek-"),
+                .contains("3 secret(s) re-encrypted; retired: dek-"),
         "{}",
         dek.stdout
     );
-    assert!(dek.stderr.contains("re-encrypted 2/2"), "{}", dek.stderr);
+    assert!(dek.stderr.contains("re-encrypted 3/3"), "{}", dek.stderr);
     // The signing keys still load (a start unseals the current one) under the new data key.
     let after = server::run(bin(), &["keys", "rotate-signing"], &env);
     assert!(after.status.success(), "{}", after.stderr);

@@ -12,7 +12,13 @@ use super::{bin, health};
 #[tokio::test]
 async fn two_replicas_share_one_postgres_and_its_change_bus() {
     let url = pg::fresh_database();
-    let env = [("MANDATE_PORT", "0"), ("DATABASE_URL", url.as_str())];
+    // Replicas share the key encryption key, as they must (each would otherwise generate its
+    // own development key and the second could not open what the first sealed).
+    let env = [
+        ("MANDATE_PORT", "0"),
+        ("DATABASE_URL", url.as_str()),
+        ("ENCRYPTION_KEY", super::KEY),
+    ];
     let a = ServerProcess::spawn(bin(), &env);
     let b = ServerProcess::spawn(bin(), &env);
     let (addr_a, addr_b) = (a.wait_listening(), b.wait_listening());
