@@ -2,7 +2,7 @@
 //! key, database, migrations, key encryption key provider and data keys, change bus, signing keys,
 //! audit log, listening socket) and fails with one clear error;
 //! [`Server::run`] serves until the shutdown future resolves, then drains in-flight requests for
-//! up to the grace period.
+//! up to the grace period, writes every queued audit record and signs a closing checkpoint.
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -126,7 +126,8 @@ impl Server {
     }
 
     /// Serve until `shutdown` resolves; then stop accepting, let in-flight requests finish for
-    /// up to the configured grace period, and close the database.
+    /// up to the configured grace period, write the queued audit records and a closing
+    /// checkpoint, and close the database.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
