@@ -19,10 +19,7 @@ use crate::keys::{open_db, open_vault};
 pub async fn run(mut config: Config, command: AuditCommand) -> ExitCode {
     match command {
         AuditCommand::Verify { jwks } => {
-            if let Err(e) = mandate_server::config::dev_key::ensure(&mut config) {
-                return fail(2, "configuration error", &e);
-            }
-            let vault = match open_vault(&config).await {
+            let vault = match open_vault(&mut config).await {
                 Ok(vault) => vault,
                 Err((code, what, message)) => return fail(code, what, &message),
             };

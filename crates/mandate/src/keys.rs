@@ -27,11 +27,7 @@ pub async fn run(mut config: Config, command: KeysCommand) -> ExitCode {
             &"MANDATE_ENV: development uses a throwaway signing key that is never stored; nothing to rotate",
         );
     }
-    // Development keeps its key next to the data, as `serve` does.
-    if let Err(e) = mandate_server::config::dev_key::ensure(&mut config) {
-        return fail(2, "configuration error", &e);
-    }
-    let vault = match open_vault(&config).await {
+    let vault = match open_vault(&mut config).await {
         Ok(vault) => vault,
         Err((code, what, message)) => return fail(code, what, &message),
     };
@@ -146,7 +142,10 @@ pub async fn open_db(config: &Config) -> Result<Db, (u8, &'static str, String)> 
     Ok(db)
 }
 
-pub async fn open_vault(config: &Config) -> Result<Vault, (u8, &'static str, String)> {
+/// The vault as `serve` opens it; development keeps its key next to the data, as `serve` does.
+pub async fn open_vault(config: &mut Config) -> Result<Vault, (u8, &'static str, String)> {
+    mandate_server::config::dev_key::ensure(config)
+        .map_err(|e| (2, "configuration error", e.to_string()))?;
     let db = open_db(config).await?;
     let kek = kek_from_config(config).await.map_err(|e| match e {
         ProviderError::Config(e) => (2, "configuration error", e.to_string()),

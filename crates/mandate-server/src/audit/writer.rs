@@ -148,29 +148,16 @@ impl Writer {
             }
             let mut flushes = Vec::new();
             let mut close = None;
-            for message in inbox.drain(..) {
-                match message {
-                    Message::Record { entry, ack } => {
-                        self.entries.push(entry);
-                        self.acks.push(ack);
-                    }
-                    Message::Flush(done) => flushes.push(done),
-                    Message::Close(done) => close = Some(done),
-                }
-            }
+            self.take(inbox.drain(..), &mut flushes, &mut close);
             if let Some(done) = close {
                 // Take what is still queued, refuse anything later, write it all, stop.
                 receiver.close();
-                while let Ok(message) = receiver.try_recv() {
-                    match message {
-                        Message::Record { entry, ack } => {
-                            self.entries.push(entry);
-                            self.acks.push(ack);
-                        }
-                        Message::Flush(f) => flushes.push(f),
-                        Message::Close(_) => {}
-                    }
-                }
+                let mut later_close = None;
+                self.take(
+                    std::iter::from_fn(|| receiver.try_recv().ok()),
+                    &mut flushes,
+                    &mut later_close,
+                );
                 let lost = self
                     .write_until(tokio::time::Instant::now() + CLOSE_DEADLINE)
                     .await;
@@ -189,6 +176,26 @@ impl Writer {
             } else {
                 tokio::time::sleep(retry).await;
                 retry = (retry * 2).min(RETRY_MAX);
+            }
+        }
+    }
+
+    /// Sort `messages`: records become pending, flush and close requests are kept for answering
+    /// after the write.
+    fn take(
+        &mut self,
+        messages: impl Iterator<Item = Message>,
+        flushes: &mut Vec<oneshot::Sender<()>>,
+        close: &mut Option<oneshot::Sender<usize>>,
+    ) {
+        for message in messages {
+            match message {
+                Message::Record { entry, ack } => {
+                    self.entries.push(entry);
+                    self.acks.push(ack);
+                }
+                Message::Flush(done) => flushes.push(done),
+                Message::Close(done) => *close = Some(done),
             }
         }
     }

@@ -220,19 +220,12 @@ async fn checkpoints_verify_with_the_public_jwks_alone() {
     let jwks = server.jwks().await;
     let jwks_file = dir.path().join("jwks.json");
     std::fs::write(&jwks_file, jwks.to_string()).unwrap();
-    let out = tokio::process::Command::new("python3")
-        .args(["-c", PYJWT_CHECKPOINT])
-        .arg(&jwks_file)
-        .arg(&checkpoint.token)
-        .output()
-        .await
-        .expect("run python3 (PyJWT)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let claims: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = crate::python3(
+        PYJWT_CHECKPOINT,
+        &[jwks_file.to_str().unwrap(), &checkpoint.token],
+    )
+    .await;
+    let claims: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(claims["sub"], "audit-checkpoint");
     assert_eq!(claims["seq"], 11);
     assert_eq!(claims["link"], checkpoint.link);

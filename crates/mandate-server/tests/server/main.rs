@@ -34,6 +34,24 @@ pub async fn postgres_db() -> TestDb {
     }
 }
 
+/// Run a Python script with `args` (python3 from PATH: scripts/test puts its venv, with PyJWT,
+/// first) and return its standard output; the test fails when the script does. Async, so an
+/// in-process server on the test's runtime keeps answering meanwhile.
+pub async fn python3(script: &str, args: &[&str]) -> String {
+    let out = tokio::process::Command::new("python3")
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .await
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Each named `async fn(&Db)` as two tests: `sqlite::name` and `postgres::name`.
 macro_rules! backend_suite {
     ($($name:ident),* $(,)?) => {

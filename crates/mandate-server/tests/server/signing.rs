@@ -85,22 +85,11 @@ impl Running {
     /// PyJWT's verdict on each token, fetching our JWKS itself.
     /// (Async: the server runs on this test's runtime and must keep answering meanwhile.)
     async fn pyjwt(&self, tokens: &[&str]) -> Vec<String> {
-        let out = tokio::process::Command::new("python3")
-            .args([
-                "-c",
-                VERIFY,
-                &format!("http://{}/.well-known/jwks.json", self.addr),
-            ])
-            .args(tokens)
-            .output()
+        let jwks_url = format!("http://{}/.well-known/jwks.json", self.addr);
+        let mut args = vec![jwks_url.as_str()];
+        args.extend_from_slice(tokens);
+        crate::python3(VERIFY, &args)
             .await
-            .expect("run python3 (PyJWT)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(str::to_string)
             .collect()

@@ -18,6 +18,8 @@ fn rows_per_statement(backend: Backend) -> usize {
     }
 }
 
+const HEAD_SQL: &str = "SELECT seq, link FROM audit_events ORDER BY seq DESC LIMIT 1";
+
 /// The last position of the chain and its link.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct ChainHead {
@@ -47,8 +49,7 @@ pub async fn append(
             sqlx::query("SET LOCAL synchronous_commit TO on").execute(&mut *tx).await?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHAIN_LOCK).execute(&mut *tx).await?;
         }
-        let mut head = sqlx::query_as::<_, ChainHead>(
-            "SELECT seq, link FROM audit_events ORDER BY seq DESC LIMIT 1")
+        let mut head = sqlx::query_as::<_, ChainHead>(HEAD_SQL)
             .fetch_optional(&mut *tx)
             .await?;
         for chunk in entries.chunks(rows_per_statement(backend)) {
@@ -99,8 +100,7 @@ pub async fn append(
 
 /// The last position and its link; None while the log is empty.
 pub async fn head(db: &Db) -> Result<Option<ChainHead>, StoreError> {
-    let head = on_pool!(db, pool => sqlx::query_as::<_, ChainHead>(
-        "SELECT seq, link FROM audit_events ORDER BY seq DESC LIMIT 1")
+    let head = on_pool!(db, pool => sqlx::query_as::<_, ChainHead>(HEAD_SQL)
         .fetch_optional(pool)
         .await)?;
     Ok(head)
