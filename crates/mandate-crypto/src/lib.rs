@@ -4,6 +4,7 @@
 //! - [`envelope`]: AES-256-GCM envelopes bound to their record.
 //! - [`kek`]: key encryption key providers that wrap the data keys.
 //! - [`tokens`]: prefixed, checksummed tokens; only their hash is stored.
+//! - [`password`]: Argon2id password hashes; [`totp`]: RFC 6238 one-time codes.
 
 pub mod age;
 pub mod envelope;
@@ -11,7 +12,9 @@ pub mod jwt_verify;
 pub mod kek;
 mod key256;
 pub mod mac;
+pub mod password;
 pub mod signing;
 pub mod tokens;
+pub mod totp;
 
 pub use key256::{Key256, KeyError};

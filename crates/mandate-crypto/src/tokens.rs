@@ -1,7 +1,8 @@
 //! Tokens Mandate issues: `<prefix><body><checksum>`.
 //!
 //! - prefix: names the kind (`mandate_bs_` bootstrap secret, `mandate_at_` agent access token,
-//!   `mandate_pat_` personal access token), so a leaked token says what it is;
+//!   `mandate_pat_` personal access token, `mandate_sess_` browser session, `mandate_inv_`
+//!   invitation link, `mandate_setup_` first-run setup token), so a leaked token says what it is;
 //! - body: 256 random bits in base62 (43 characters: no `-` or `_`, so a double-click selects
 //!   the whole token);
 //! - checksum: 6 base62 characters of SHA-256(prefix + body), so secret scanners can tell a real
@@ -23,13 +24,22 @@ pub enum TokenKind {
     BootstrapSecret,
     AgentAccess,
     PersonalAccess,
+    /// The value of a browser session cookie.
+    Session,
+    /// The secret in an invitation link.
+    Invite,
+    /// The one-time token that creates the first owner.
+    Setup,
 }
 
 impl TokenKind {
-    pub const ALL: [TokenKind; 3] = [
+    pub const ALL: [TokenKind; 6] = [
         TokenKind::BootstrapSecret,
         TokenKind::AgentAccess,
         TokenKind::PersonalAccess,
+        TokenKind::Session,
+        TokenKind::Invite,
+        TokenKind::Setup,
     ];
 
     pub fn prefix(self) -> &'static str {
@@ -37,6 +47,9 @@ impl TokenKind {
             TokenKind::BootstrapSecret => "mandate_bs_",
             TokenKind::AgentAccess => "mandate_at_",
             TokenKind::PersonalAccess => "mandate_pat_",
+            TokenKind::Session => "mandate_sess_",
+            TokenKind::Invite => "mandate_inv_",
+            TokenKind::Setup => "mandate_setup_",
         }
     }
 }
