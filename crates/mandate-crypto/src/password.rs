@@ -50,7 +50,9 @@ pub enum PasswordError {
 pub enum Verification {
     Mismatch,
     /// The password is right; `needs_rehash` when the hash was made with other parameters.
-    Match { needs_rehash: bool },
+    Match {
+        needs_rehash: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -178,7 +180,11 @@ impl Phc {
         let [Some(memory_kib), Some(iterations), Some(parallelism)] = values else {
             return Err(PasswordError::Malformed);
         };
-        let decode = |s: &str| STANDARD_NO_PAD.decode(s).map_err(|_| PasswordError::Malformed);
+        let decode = |s: &str| {
+            STANDARD_NO_PAD
+                .decode(s)
+                .map_err(|_| PasswordError::Malformed)
+        };
         let (salt, hash) = (decode(salt)?, decode(hash)?);
         if salt.len() < 8 || hash.len() < 16 {
             return Err(PasswordError::Malformed);
@@ -264,7 +270,11 @@ mod tests {
             "$argon2id$v=19$m=1024,t=1,p=1$!!$aGFzaGhhc2hoYXNoaGFzaA",
             "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
         ] {
-            assert_eq!(hasher.verify(bad, "x"), Err(PasswordError::Malformed), "{bad}");
+            assert_eq!(
+                hasher.verify(bad, "x"),
+                Err(PasswordError::Malformed),
+                "{bad}"
+            );
         }
     }
 

@@ -11,6 +11,8 @@ pub mod data_keys;
 mod db;
 mod error;
 mod migrate;
+pub mod people;
+pub mod rate_limits;
 pub mod sealed_columns;
 pub mod signing_keys;
 pub use migrate::embedded as embedded_migrations;

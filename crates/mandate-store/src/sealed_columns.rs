@@ -40,6 +40,13 @@ pub const ALL: &[SealedColumn] = &[
         kind: "audit_key",
         scope: Scope::System,
     },
+    SealedColumn {
+        table: "totp_credentials",
+        id_column: "id",
+        column: "sealed_secret",
+        kind: "totp_secret",
+        scope: Scope::System,
+    },
 ];
 
 /// The start of every envelope sealed with data key `kid` (envelopes have one canonical form).

@@ -425,3 +425,4 @@ async fn unsupported_and_unreachable_databases_are_clear_errors() {
 
 // After the suite macro, which it uses.
 mod audit;
+mod people;
