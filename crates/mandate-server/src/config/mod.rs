@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mandate_crypto::Key256;
+use mandate_crypto::password::PasswordParams;
 use mandate_crypto::signing::SigningAlg;
 use secrecy::SecretString;
 use url::Url;
@@ -85,6 +86,7 @@ pub struct Config {
     pub max_request_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub audit_checkpoint_interval: Duration,
+    pub auth: AuthConfig,
     pub log_format: LogFormat,
     pub log_filter: String,
 }
@@ -112,6 +114,18 @@ pub struct EncryptionConfig {
     pub age: Option<age::AgeSettings>,
     /// Set when the mode is `azure-kv`.
     pub azure_kv: Option<azure_kv::AzureKvSettings>,
+}
+
+/// People's accounts and sessions.
+#[derive(Debug)]
+pub struct AuthConfig {
+    pub setup_token: Option<SecretString>,
+    pub allow_public_registration: bool,
+    pub session_idle_timeout: Duration,
+    pub session_max_age: Duration,
+    pub invite_ttl: Duration,
+    pub password: PasswordParams,
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug)]
@@ -221,6 +235,26 @@ impl Config {
                 10,
                 86_400,
             )?),
+            auth: AuthConfig {
+                setup_token: p
+                    .optional("setup_token")
+                    .map(parse_setup_token)
+                    .transpose()?,
+                allow_public_registration: p.boolean("allow_public_registration")?,
+                session_idle_timeout: Duration::from_secs(
+                    p.ranged("session_idle_timeout_minutes", 1, 1440)? * 60,
+                ),
+                session_max_age: Duration::from_secs(
+                    p.ranged("session_max_age_hours", 1, 720)? * 3600,
+                ),
+                invite_ttl: Duration::from_secs(p.ranged("invite_ttl_hours", 1, 720)? * 3600),
+                password: PasswordParams {
+                    memory_kib: p.ranged("password_hash_memory_kib", 1024, 1_048_576)? as u32,
+                    iterations: p.ranged("password_hash_iterations", 1, 16)? as u32,
+                    parallelism: p.ranged("password_hash_parallelism", 1, 16)? as u32,
+                },
+                trust_forwarded_for: p.boolean("trust_forwarded_for")?,
+            },
             log_format: p.choice(
                 "log_format",
                 &[("human", LogFormat::Human), ("json", LogFormat::Json)],
@@ -393,6 +427,21 @@ fn parse_pem(v: &sources::RawValue) -> Result<SecretString, ConfigError> {
         ));
     }
     Ok(SecretString::from(text))
+}
+
+/// Long enough that guessing it is hopeless; never echoed.
+fn parse_setup_token(v: &sources::RawValue) -> Result<SecretString, ConfigError> {
+    let token = v.text.trim();
+    if token.chars().count() < 32 {
+        return Err(ConfigError::new(
+            &v.origin,
+            "must be at least 32 characters (e.g. openssl rand -hex 32)",
+        ));
+    }
+    if token.chars().any(char::is_whitespace) {
+        return Err(ConfigError::new(&v.origin, "must not contain whitespace"));
+    }
+    Ok(SecretString::from(token))
 }
 
 fn parse_kid(v: &sources::RawValue) -> Result<String, ConfigError> {

@@ -110,6 +110,14 @@ fn problems(config: &Config) -> Vec<String> {
         )),
         Some(_) => {}
     }
+    let password = &config.auth.password;
+    if password.memory_kib < 19_456 || password.iterations < 2 {
+        out.push(format!(
+            "PASSWORD_HASH_MEMORY_KIB={} / PASSWORD_HASH_ITERATIONS={} are below the minimum \
+             (19456 KiB, 2 iterations) for password hashes",
+            password.memory_kib, password.iterations
+        ));
+    }
     if let Some(problem) = config
         .database
         .url
