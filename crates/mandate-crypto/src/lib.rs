@@ -4,9 +4,11 @@
 //! - [`envelope`]: AES-256-GCM envelopes bound to their record.
 //! - [`kek`]: key encryption key providers that wrap the data keys.
 //! - [`tokens`]: prefixed, checksummed tokens; only their hash is stored.
-//! - [`password`]: Argon2id password hashes; [`totp`]: RFC 6238 one-time codes.
+//! - [`password`]: Argon2id password hashes; [`totp`]: RFC 6238 one-time codes;
+//!   [`backup_codes`]: single-use MFA backup codes.
 
 pub mod age;
+pub mod backup_codes;
 pub mod envelope;
 pub mod jwt_verify;
 pub mod kek;

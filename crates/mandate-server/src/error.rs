@@ -1,4 +1,5 @@
-//! The one error type of the HTTP API: a status and `{"error": "...", "hint"?: "..."}`.
+//! The one error type of the HTTP API: a status and `{"error": "...", "hint"?: "..."}`, plus
+//! `Retry-After` and `"retryAfter"` (seconds) on 429s.
 //!
 //! Internal failures are logged with their cause (under the request's span, so with its request
 //! id) and answered with a generic message: callers never see database or key details.
@@ -14,6 +15,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub hint: Option<String>,
+    /// Seconds until a rate limit or lockout lets the caller try again.
+    pub retry_after: Option<u64>,
 }
 
 /// The JSON body of every error response.
@@ -22,6 +25,8 @@ pub struct ErrorBody<'a> {
     pub error: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<&'a str>,
+    #[serde(rename = "retryAfter", skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -30,7 +35,23 @@ impl ApiError {
             status,
             message: message.into(),
             hint: None,
+            retry_after: None,
         }
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn too_many(message: impl Into<String>, retry_after_seconds: u64) -> ApiError {
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message);
+        e.retry_after = Some(retry_after_seconds.max(1));
+        e
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, message)
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> ApiError {
@@ -64,8 +85,15 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: &self.message,
             hint: self.hint.as_deref(),
+            retry_after: self.retry_after,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;

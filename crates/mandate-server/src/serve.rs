@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::audit::checkpoint::sign_checkpoint;
 use crate::audit::{self, Actor, AuditEvent, AuditLog, Outcome, actions};
+use crate::auth::passwords::Passwords;
 use crate::config::dev_key::{self, DevKey};
 use crate::config::{Config, ConfigError, RunMode, production};
 use crate::http::{self, HttpSettings};
@@ -99,6 +100,9 @@ impl Server {
                     addr: config.listen,
                     source,
                 })?;
+        crate::auth::setup_token::announce(&config, &db).await?;
+        let passwords = Passwords::new(config.auth.password)
+            .map_err(|e| ConfigError::new("PASSWORD_HASH_*", e.to_string()))?;
         let settings = HttpSettings::from(&config);
         let state = AppState {
             db,
@@ -107,8 +111,12 @@ impl Server {
             vault,
             signing,
             audit,
+            passwords,
         };
-        let app = http::with_middleware(crate::api::routes().with_state(state.clone()), &settings);
+        let app = http::with_middleware(
+            crate::api::routes(&state).with_state(state.clone()),
+            &settings,
+        );
         Ok(Server {
             listener,
             app,
@@ -229,12 +237,9 @@ async fn start_audit(
     Ok(log)
 }
 
-/// Who signs checkpoints: the public URL, or `mandate` when none is set (development).
+/// Who signs checkpoints: the same issuer as the JWTs people get.
 fn checkpoint_issuer(config: &Config) -> String {
-    config.public_url.as_ref().map_or_else(
-        || "mandate".to_string(),
-        |u| u.as_str().trim_end_matches('/').to_string(),
-    )
+    crate::auth::jwt::issuer(config)
 }
 
 /// Data keys still wrapped by an older held KEK (ENCRYPTION_KEY_PREVIOUS, an older Transit

@@ -6,6 +6,7 @@ use mandate_store::Db;
 use mandate_store::change_bus::ChangeBus;
 
 use crate::audit::AuditLog;
+use crate::auth::passwords::Passwords;
 use crate::config::Config;
 use crate::signing::SigningKeys;
 use crate::vault::Vault;
@@ -18,4 +19,5 @@ pub struct AppState {
     pub vault: Vault,
     pub signing: SigningKeys,
     pub audit: AuditLog,
+    pub passwords: Passwords,
 }

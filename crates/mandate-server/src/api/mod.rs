@@ -1,15 +1,32 @@
-//! The HTTP API, one module (later one folder) per domain. Handlers stay thin: they parse,
-//! call a service, and map the result.
+//! The HTTP API, one folder per domain. Handlers stay thin: they parse, call a service, and map
+//! the result.
+//!
+//! - `/health`, `/.well-known/jwks.json`: public.
+//! - `/api/...` ([`auth`]): sign-in, sessions and accounts, cookie-based.
+//! - `/v1/...`: the management API; every route sits behind [`crate::auth::authorize`], which
+//!   applies the permission table in `auth/permissions.rs`.
 
+mod auth;
 mod health;
 
 use axum::Router;
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/health", get(health::health))
         .merge(crate::signing::routes())
+        .merge(auth::routes())
+        .merge(management().route_layer(from_fn_with_state(
+            state.clone(),
+            crate::auth::authorize::authorize,
+        )))
+}
+
+/// Every `/v1` management route. Each one needs a row in `auth::permissions::ROUTES`.
+fn management() -> Router<AppState> {
+    Router::new()
 }

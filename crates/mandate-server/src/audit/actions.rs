@@ -14,3 +14,44 @@ pub const DEK_ROTATED: &str = "keys.dek.rotated";
 pub const SIGNING_KEY_ROTATED: &str = "keys.signing.rotated";
 /// A key operation failed part-way (it resumes when run again).
 pub const KEY_OPERATION_FAILED: &str = "keys.operation.failed";
+
+/// The first owner and workspace were created (POST /api/setup or `mandate admin create-owner`).
+pub const SETUP_COMPLETED: &str = "auth.setup.completed";
+/// A setup attempt with a wrong or expired setup token.
+pub const SETUP_REFUSED: &str = "auth.setup.refused";
+/// Someone created an account and workspace through public registration.
+pub const ACCOUNT_REGISTERED: &str = "auth.account.registered";
+/// A password (and, if needed, second factor) sign-in succeeded; `details.stage` says which.
+pub const LOGIN_SUCCEEDED: &str = "auth.login.succeeded";
+/// A sign-in failed (wrong password, unknown address, wrong second factor).
+pub const LOGIN_FAILED: &str = "auth.login.failed";
+/// Too many failures locked an account (or an unknown address) for a while.
+pub const LOGIN_LOCKED: &str = "auth.login.locked";
+/// A second factor was confirmed in an already signed-in session (step-up).
+pub const STEP_UP_SUCCEEDED: &str = "auth.mfa.step_up";
+pub const LOGGED_OUT: &str = "auth.session.ended";
+/// Every session of a person was ended ("log out everywhere").
+pub const LOGGED_OUT_EVERYWHERE: &str = "auth.session.ended_all";
+pub const SESSION_WORKSPACE_CHANGED: &str = "auth.session.workspace_changed";
+pub const PASSWORD_CHANGED: &str = "auth.password.changed";
+/// A short-lived JWT was issued from a session.
+pub const JWT_ISSUED: &str = "auth.jwt.issued";
+/// A presented bearer token was invalid, expired or revoked.
+pub const AUTH_TOKEN_REJECTED: &str = "auth.token.rejected";
+/// A request was refused by the permission matrix (role, read-only token, missing step-up).
+pub const ACCESS_DENIED: &str = "auth.access.denied";
+pub const TOTP_ENROLLED: &str = "auth.totp.enrolled";
+pub const TOTP_REMOVED: &str = "auth.totp.removed";
+pub const BACKUP_CODES_REGENERATED: &str = "auth.backup_codes.regenerated";
+pub const PAT_CREATED: &str = "auth.pat.created";
+pub const PAT_REVOKED: &str = "auth.pat.revoked";
+pub const INVITE_CREATED: &str = "workspace.invite.created";
+pub const INVITE_REVOKED: &str = "workspace.invite.revoked";
+pub const INVITE_ACCEPTED: &str = "workspace.invite.accepted";
+pub const MEMBER_ROLE_CHANGED: &str = "workspace.member.role_changed";
+pub const MEMBER_REMOVED: &str = "workspace.member.removed";
+pub const WORKSPACE_RENAMED: &str = "workspace.renamed";
+/// Someone exported the audit log (the export's filter is in the details).
+pub const AUDIT_EXPORTED: &str = "audit.exported";
+/// A data key rotation was started from the API.
+pub const DEK_ROTATION_STARTED: &str = "keys.dek.rotation_started";

@@ -20,6 +20,7 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     let body = serde_json::to_vec(&ErrorBody {
         error: message_for(status),
         hint: None,
+        retry_after: None,
     })
     .unwrap_or_else(|_| b"{\"error\":\"error\"}".to_vec());
     parts.headers.remove(header::CONTENT_LENGTH);
