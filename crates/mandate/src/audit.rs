@@ -5,12 +5,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use mandate_server::audit::export::{Export, ExportFormat};
+use mandate_server::audit::filter::FilterText;
 use mandate_server::audit::verify::verify;
 use mandate_server::config::Config;
 use mandate_store::audit::AuditFilter;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::cli::{AuditCommand, ExportArgs};
 use crate::fail;
@@ -164,41 +163,15 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 fn filter_from(args: &ExportArgs) -> Result<AuditFilter, String> {
-    let time = |name: &str, value: &Option<String>| -> Result<Option<OffsetDateTime>, String> {
-        value
-            .as_deref()
-            .map(|v| {
-                OffsetDateTime::parse(v, &Rfc3339).map_err(|_| {
-                    format!("--{name}: `{v}` is not an RFC 3339 time (2026-01-31T00:00:00Z)")
-                })
-            })
-            .transpose()
-    };
-    let workspace_id = args
-        .workspace
-        .as_deref()
-        .map(|w| {
-            uuid::Uuid::parse_str(w)
-                .map_err(|_| format!("--workspace: `{w}` is not a workspace id (a UUID)"))
-        })
-        .transpose()?;
-    let decision = match args.decision.as_deref() {
-        None => None,
-        Some(d @ ("allowed" | "denied" | "approval_required")) => Some(d.to_string()),
-        Some(other) => {
-            return Err(format!(
-                "--decision: `{other}` is not allowed, denied or approval_required"
-            ));
-        }
-    };
-    Ok(AuditFilter {
-        workspace_id,
-        since: time("since", &args.since)?,
-        until: time("until", &args.until)?,
-        actor_id: args.actor.clone(),
-        agent_id: args.agent.clone(),
-        connection_id: args.connection.clone(),
+    FilterText {
+        workspace: args.workspace.clone(),
+        since: args.since.clone(),
+        until: args.until.clone(),
+        actor: args.actor.clone(),
+        agent: args.agent.clone(),
+        connection: args.connection.clone(),
         action: args.action.clone(),
-        decision,
-    })
+        decision: args.decision.clone(),
+    }
+    .parse("--")
 }

@@ -6,8 +6,13 @@
 //! - `/v1/...`: the management API; every route sits behind [`crate::auth::authorize`], which
 //!   applies the permission table in `auth/permissions.rs`.
 
-mod auth;
+mod audit;
+pub(crate) mod auth;
 mod health;
+mod keys;
+mod system;
+mod tokens;
+mod workspaces;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -29,4 +34,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 /// Every `/v1` management route. Each one needs a row in `auth::permissions::ROUTES`.
 fn management() -> Router<AppState> {
     Router::new()
+        .merge(workspaces::routes())
+        .merge(tokens::routes())
+        .merge(audit::routes())
+        .merge(keys::routes())
+        .merge(system::routes())
 }

@@ -5,7 +5,8 @@
 //! - [`chain`]: the keyed hash chain ([`ChainKeys`]); [`keys`]: its sealed HMAC keys.
 //! - [`writer`]: the group-commit writer task ([`AuditLog`]), durable before an action.
 //! - [`checkpoint`]: periodic checkpoints signed with the signing key.
-//! - [`verify`]: `mandate audit verify`; [`export`]: CSV and JSON exports.
+//! - [`verify`]: `mandate audit verify`; [`export`]: CSV and JSON exports; [`filter`]: filters
+//!   as people type them.
 //!
 //! The scheme, and why one serialized chain: docs/architecture.md, "Audit log".
 
@@ -14,6 +15,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod event;
 pub mod export;
+pub mod filter;
 pub mod keys;
 pub mod verify;
 pub mod writer;

@@ -94,6 +94,11 @@ impl AuditLog {
         Ok(id)
     }
 
+    /// How many records wait in the queue for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
+    }
+
     /// Wait until everything queued before this call has been written (or refused).
     pub async fn flush(&self) -> Result<(), AuditError> {
         let (done, flushed) = oneshot::channel();

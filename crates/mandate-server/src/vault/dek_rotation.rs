@@ -135,3 +135,44 @@ impl Vault {
         })
     }
 }
+
+/// Rotations running in this process, with their progress, for `GET /v1/keys`.
+#[derive(Default)]
+pub(super) struct Running(std::sync::Mutex<std::collections::HashMap<Uuid, (usize, usize)>>);
+
+impl Running {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, (usize, usize)>> {
+        // A panic while holding it cannot leave the map inconsistent: keep going.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Vault {
+    /// Claim the rotation of `workspace_id` in this process; false when one is running here.
+    pub fn claim_rotation(&self, workspace_id: Uuid) -> bool {
+        let mut running = self.inner.rotations.lock();
+        if running.contains_key(&workspace_id) {
+            return false;
+        }
+        running.insert(workspace_id, (0, 0));
+        true
+    }
+
+    pub fn report_rotation(&self, workspace_id: Uuid, done: usize, total: usize) {
+        self.inner
+            .rotations
+            .lock()
+            .insert(workspace_id, (done, total));
+    }
+
+    pub fn release_rotation(&self, workspace_id: Uuid) {
+        self.inner.rotations.lock().remove(&workspace_id);
+    }
+
+    /// (re-encrypted, total) of a rotation running in this process.
+    pub fn rotation_progress(&self, workspace_id: Uuid) -> Option<(usize, usize)> {
+        self.inner.rotations.lock().get(&workspace_id).copied()
+    }
+}

@@ -58,6 +58,8 @@ struct Inner {
     db: Db,
     kek: Kek,
     cache: DekCache,
+    /// Data key rotations running in this process: workspace -> (re-encrypted, total).
+    rotations: dek_rotation::Running,
 }
 
 impl Vault {
@@ -67,6 +69,7 @@ impl Vault {
                 db,
                 kek,
                 cache: DekCache::new(cache_capacity),
+                rotations: dek_rotation::Running::default(),
             }),
         }
     }

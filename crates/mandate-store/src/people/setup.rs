@@ -61,6 +61,14 @@ pub async fn is_done(db: &Db) -> Result<bool, StoreError> {
     Ok(n > 0)
 }
 
+/// The workspace created at setup: its admins administer the instance.
+pub async fn instance_workspace(db: &Db) -> Result<Option<Uuid>, StoreError> {
+    let id = on_pool!(db, pool => sqlx::query_scalar::<_, Uuid>("SELECT workspace_id FROM instance_setup")
+        .fetch_optional(pool)
+        .await)?;
+    Ok(id)
+}
+
 /// Remember a generated setup token (its hash) so any replica accepts it.
 pub async fn insert_token(
     db: &Db,
