@@ -64,5 +64,6 @@ mod audit;
 mod http;
 #[cfg(all(feature = "vault-transit", feature = "aws-kms", feature = "azure-kv"))]
 mod kek_providers;
+mod people;
 mod signing;
 mod vault;
