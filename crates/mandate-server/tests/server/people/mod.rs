@@ -3,6 +3,7 @@
 //! matrix of every `/v1` route.
 
 mod client;
+mod keys;
 mod matrix;
 mod setup;
 mod sign_in;
