@@ -51,13 +51,32 @@ pub fn run(bin: &Path, args: &[&str], envs: &[(&str, &str)]) -> Finished {
 
 /// Run the binary to completion in `workdir`.
 pub fn run_in(bin: &Path, workdir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Finished {
+    run_with_stdin(bin, workdir, args, envs, None)
+}
+
+/// Run the binary to completion in `workdir`, with `stdin` piped in (None: no input).
+pub fn run_with_stdin(
+    bin: &Path,
+    workdir: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Finished {
     let mut child = command(bin, workdir, envs)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn mandate");
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        use std::io::Write;
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+    }
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let out = std::thread::spawn(move || {

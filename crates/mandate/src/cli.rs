@@ -45,6 +45,28 @@ pub enum Command {
     /// The audit log: check that nobody changed it, and export it.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Administration from a shell on the server.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// First-run setup without the setup token: create the first owner and workspace. The
+    /// password is read from stdin (a pipe, never a terminal, so it is not shown). Works once:
+    /// fails when an owner exists.
+    #[command(after_long_help = environment_help())]
+    CreateOwner {
+        /// The owner's email address (the sign-in name).
+        #[arg(long)]
+        email: String,
+        /// The name of the first workspace.
+        #[arg(long)]
+        workspace: String,
+        /// Shown in the dashboard; defaults to the part of the email before the @.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! `mandate`: the one binary. Configuration errors exit with status 2, start failures with 1,
 //! each as a single line on stderr naming what to fix.
 
+mod admin;
 mod audit;
 mod cli;
 mod keys;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
             Command::Migrate => migrate(config).await,
             Command::Keys(command) => keys::run(config, command).await,
             Command::Audit(command) => audit::run(config, command).await,
+            Command::Admin(command) => admin::run(config, command).await,
         }
     })
 }

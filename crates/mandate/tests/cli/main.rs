@@ -3,6 +3,7 @@
 //! time on 2 cores), one module per topic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
+mod admin_command;
 mod audit_command;
 mod commands;
 mod key_providers;
