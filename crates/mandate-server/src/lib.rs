@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod serve;
 pub mod signing;
 pub mod state;

@@ -101,6 +101,7 @@ impl Server {
                     source,
                 })?;
         crate::auth::setup_token::announce(&config, &db).await?;
+        crate::jobs::cleanup::spawn(db.clone(), config.auth.session_idle_timeout);
         let passwords = Passwords::new(config.auth.password)
             .map_err(|e| ConfigError::new("PASSWORD_HASH_*", e.to_string()))?;
         let settings = HttpSettings::from(&config);

@@ -2,6 +2,7 @@
 //! setup, sign-in and lockout, second factors, sessions, CSRF, tokens, and the permission
 //! matrix of every `/v1` route.
 
+mod cleanup;
 mod client;
 mod keys;
 mod matrix;

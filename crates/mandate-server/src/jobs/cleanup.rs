@@ -1,0 +1,54 @@
+//! Forget what has expired: sessions past their idle or absolute timeout, rate-limit windows
+//! and lockouts that no longer count, setup tokens past their 24 hours. Requests already treat
+//! these as gone; this keeps the tables small.
+
+use std::time::Duration;
+
+use mandate_store::people::{lockouts, sessions, setup};
+use mandate_store::{Db, StoreError, rate_limits};
+use time::OffsetDateTime;
+
+use crate::auth::limits::LOGIN_LOCKOUT;
+
+pub const INTERVAL: Duration = Duration::from_secs(600);
+/// Longer than the longest rate-limit window (1 hour).
+const WINDOW_RETENTION: time::Duration = time::Duration::hours(2);
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    pub sessions: u64,
+    pub rate_limit_windows: u64,
+    pub lockouts: u64,
+    pub setup_tokens: u64,
+}
+
+pub async fn run_once(
+    db: &Db,
+    session_idle_timeout: Duration,
+    now: OffsetDateTime,
+) -> Result<Removed, StoreError> {
+    let idle =
+        time::Duration::try_from(session_idle_timeout).unwrap_or(time::Duration::minutes(30));
+    Ok(Removed {
+        sessions: sessions::delete_expired(db, now, now - idle).await?,
+        rate_limit_windows: rate_limits::delete_before(db, now - WINDOW_RETENTION).await?,
+        lockouts: lockouts::delete_stale(db, now - LOGIN_LOCKOUT.window).await?,
+        setup_tokens: setup::delete_expired_tokens(db, now).await?,
+    })
+}
+
+/// Run [`run_once`] every [`INTERVAL`] for as long as the process lives.
+pub fn spawn(db: Db, session_idle_timeout: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(INTERVAL);
+        loop {
+            tick.tick().await;
+            match run_once(&db, session_idle_timeout, OffsetDateTime::now_utc()).await {
+                Ok(removed) => tracing::debug!(?removed, "expired rows removed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cleanup of expired rows failed; retrying later")
+                }
+            }
+        }
+    });
+}
