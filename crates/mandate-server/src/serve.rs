@@ -104,6 +104,10 @@ impl Server {
         crate::jobs::cleanup::spawn(db.clone(), config.auth.session_idle_timeout);
         let passwords = Passwords::new(config.auth.password)
             .map_err(|e| ConfigError::new("PASSWORD_HASH_*", e.to_string()))?;
+        let passkeys = crate::auth::passkeys::Passkeys::from_config(&config)?;
+        if let Some(reason) = passkeys.unavailable() {
+            tracing::warn!("{reason}: passkeys are off");
+        }
         let settings = HttpSettings::from(&config);
         let state = AppState {
             db,
@@ -113,6 +117,7 @@ impl Server {
             signing,
             audit,
             passwords,
+            passkeys,
         };
         let app = http::with_middleware(
             crate::api::routes(&state).with_state(state.clone()),

@@ -6,6 +6,7 @@ use mandate_store::Db;
 use mandate_store::change_bus::ChangeBus;
 
 use crate::audit::AuditLog;
+use crate::auth::passkeys::Passkeys;
 use crate::auth::passwords::Passwords;
 use crate::config::Config;
 use crate::signing::SigningKeys;
@@ -20,4 +21,5 @@ pub struct AppState {
     pub signing: SigningKeys,
     pub audit: AuditLog,
     pub passwords: Passwords,
+    pub passkeys: Passkeys,
 }

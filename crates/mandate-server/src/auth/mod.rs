@@ -5,6 +5,7 @@
 //!   who may do what.
 //! - [`sign_in`]: starting sessions; [`cookies`]: the session cookie; [`csrf`]: Origin and
 //!   Sec-Fetch-Site checks for cookie requests; [`second_factor`]: TOTP and backup codes;
+//!   [`passkeys`]: WebAuthn ceremonies (the other second factor);
 //!   [`jwt`]: the short-lived JWTs people's scripts use.
 //! - [`passwords`]: Argon2id off the async runtime; [`limits`]: rate limits and the lockout;
 //!   [`client_ip`]: the address they count; [`setup_token`]: first-run setup.
@@ -18,6 +19,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod jwt;
 pub mod limits;
+pub mod passkeys;
 pub mod passwords;
 pub mod permissions;
 pub mod principal;

@@ -1,11 +1,12 @@
-//! Second factors: a TOTP authenticator (its seed sealed in the vault) and ten backup codes.
+//! Second factors: a TOTP authenticator (its seed sealed in the vault), passkeys (see
+//! [`super::passkeys`]) and ten backup codes.
 //! Each TOTP step and each backup code works once, enforced by conditional updates in the
 //! database, so a code replayed on another replica fails too.
 
 use mandate_crypto::backup_codes;
 use mandate_crypto::totp::{Totp, base32};
 use mandate_store::Db;
-use mandate_store::people::mfa;
+use mandate_store::people::{mfa, passkeys};
 use mandate_store::workspaces::SYSTEM;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -19,11 +20,43 @@ pub const TOTP_SEED_KIND: &str = "totp_secret";
 /// The name authenticator apps show.
 pub const ISSUER: &str = "Mandate";
 
-/// True when the person has a confirmed authenticator.
+/// The second factors a person has set up, for the sign-in page to offer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Enrolled {
+    pub totp: bool,
+    pub passkeys: bool,
+}
+
+impl Enrolled {
+    pub fn any(self) -> bool {
+        self.totp || self.passkeys
+    }
+
+    /// `["totp", "passkey"]`, as far as set up.
+    pub fn names(self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.totp {
+            names.push("totp");
+        }
+        if self.passkeys {
+            names.push("passkey");
+        }
+        names
+    }
+}
+
+pub async fn enrolled(db: &Db, user_id: Uuid) -> Result<Enrolled, ApiError> {
+    Ok(Enrolled {
+        totp: mfa::totp(db, user_id)
+            .await?
+            .is_some_and(|c| c.confirmed_at.is_some()),
+        passkeys: passkeys::count(db, user_id).await? > 0,
+    })
+}
+
+/// True when the person has a confirmed authenticator or a passkey.
 pub async fn is_enrolled(db: &Db, user_id: Uuid) -> Result<bool, ApiError> {
-    Ok(mfa::totp(db, user_id)
-        .await?
-        .is_some_and(|c| c.confirmed_at.is_some()))
+    Ok(enrolled(db, user_id).await?.any())
 }
 
 /// Which factor a code matched.
@@ -31,6 +64,7 @@ pub async fn is_enrolled(db: &Db, user_id: Uuid) -> Result<bool, ApiError> {
 pub enum Factor {
     Totp,
     BackupCode,
+    Passkey,
 }
 
 impl Factor {
@@ -38,6 +72,7 @@ impl Factor {
         match self {
             Factor::Totp => "totp",
             Factor::BackupCode => "backup_code",
+            Factor::Passkey => "passkey",
         }
     }
 }

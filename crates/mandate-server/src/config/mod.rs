@@ -126,6 +126,8 @@ pub struct AuthConfig {
     pub invite_ttl: Duration,
     pub password: PasswordParams,
     pub trust_forwarded_for: bool,
+    /// The WebAuthn relying party id; None: PUBLIC_URL's host (see `auth::passkeys`).
+    pub webauthn_rp_id: Option<String>,
 }
 
 #[derive(Debug)]
@@ -254,6 +256,7 @@ impl Config {
                     parallelism: p.ranged("password_hash_parallelism", 1, 16)? as u32,
                 },
                 trust_forwarded_for: p.boolean("trust_forwarded_for")?,
+                webauthn_rp_id: p.optional("webauthn_rp_id").map(parse_rp_id).transpose()?,
             },
             log_format: p.choice(
                 "log_format",
@@ -360,6 +363,32 @@ impl Parser<'_> {
                 )
             })
     }
+}
+
+/// A host name (lower-cased): no scheme, port, path or IP address.
+fn parse_rp_id(v: &sources::RawValue) -> Result<String, ConfigError> {
+    let text = v.text.trim().to_ascii_lowercase();
+    let is_name = !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && text.parse::<std::net::IpAddr>().is_err()
+        && !text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if !is_name {
+        return Err(ConfigError::new(
+            &v.origin,
+            format!(
+                "`{}` is not a host name (write the domain alone, e.g. example.com)",
+                v.text.as_str()
+            ),
+        ));
+    }
+    Ok(text)
 }
 
 fn parse_public_url(v: &sources::RawValue) -> Result<Url, ConfigError> {

@@ -343,6 +343,12 @@ pub const SETTINGS: &[Setting] = &[
         "Take the client address from the last X-Forwarded-For entry (true/false), for per-IP rate limits behind a reverse proxy that sets it. Only behind such a proxy: otherwise clients choose their own address.",
     ),
     setting(
+        "webauthn_rp_id",
+        "WEBAUTHN_RP_ID",
+        None,
+        "The WebAuthn relying party id passkeys are bound to: PUBLIC_URL's host name or a parent domain of it (e.g. example.com for https://mandate.example.com). Unset: PUBLIC_URL's host; without PUBLIC_URL (development) localhost.",
+    ),
+    setting(
         "ssrf_allow_private",
         "SSRF_ALLOW_PRIVATE",
         Some("false"),

@@ -1,10 +1,11 @@
 //! Forget what has expired: sessions past their idle or absolute timeout, rate-limit windows
-//! and lockouts that no longer count, setup tokens past their 24 hours. Requests already treat
+//! and lockouts that no longer count, setup tokens past their 24 hours, passkey ceremonies past
+//! their 5 minutes. Requests already treat
 //! these as gone; this keeps the tables small.
 
 use std::time::Duration;
 
-use mandate_store::people::{lockouts, sessions, setup};
+use mandate_store::people::{lockouts, passkeys, sessions, setup};
 use mandate_store::{Db, StoreError, rate_limits};
 use time::OffsetDateTime;
 
@@ -20,6 +21,7 @@ pub struct Removed {
     pub rate_limit_windows: u64,
     pub lockouts: u64,
     pub setup_tokens: u64,
+    pub passkey_ceremonies: u64,
 }
 
 pub async fn run_once(
@@ -34,6 +36,7 @@ pub async fn run_once(
         rate_limit_windows: rate_limits::delete_before(db, now - WINDOW_RETENTION).await?,
         lockouts: lockouts::delete_stale(db, now - LOGIN_LOCKOUT.window).await?,
         setup_tokens: setup::delete_expired_tokens(db, now).await?,
+        passkey_ceremonies: passkeys::delete_expired_ceremonies(db, now).await?,
     })
 }
 

@@ -90,7 +90,8 @@ pub async fn use_totp_step(
     Ok(n == 1)
 }
 
-/// Remove the authenticator and the backup codes; true when there was one.
+/// Remove the authenticator, and the backup codes unless a passkey remains; true when there was
+/// one.
 pub async fn remove_totp(db: &Db, user_id: Uuid) -> Result<bool, StoreError> {
     let n: Result<u64, sqlx::Error> = on_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
@@ -99,7 +100,9 @@ pub async fn remove_totp(db: &Db, user_id: Uuid) -> Result<bool, StoreError> {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query("DELETE FROM backup_codes WHERE user_id = $1")
+        sqlx::query(
+            "DELETE FROM backup_codes WHERE user_id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1)")
             .bind(user_id)
             .execute(&mut *tx)
             .await?;

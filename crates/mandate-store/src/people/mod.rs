@@ -1,12 +1,13 @@
 //! People: accounts ([`users`]), their roles per workspace ([`memberships`]), browser
 //! [`sessions`], first-run [`setup`], [`invites`], personal access tokens ([`pats`]), second
-//! factors ([`mfa`]) and failed-login [`lockouts`]. Rows only: the rules that need keys or the
+//! factors ([`mfa`], [`passkeys`]) and failed-login [`lockouts`]. Rows only: the rules that need keys or the
 //! clock's policy (hashing, sealing, timeouts) live in the server's `auth` module.
 
 pub mod invites;
 pub mod lockouts;
 pub mod memberships;
 pub mod mfa;
+pub mod passkeys;
 pub mod pats;
 pub mod sessions;
 pub mod setup;

@@ -1,6 +1,6 @@
 //! A person's own account: password change (ends every other session), authenticator
 //! enrolment and removal, backup codes. Removing the authenticator and new backup codes need a
-//! second factor from the last 5 minutes.
+//! second factor from the last 5 minutes (so does adding one beside a passkey).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -22,17 +22,20 @@ use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::state::AppState;
 
-fn require_fresh_second_factor(session: &Session, now: OffsetDateTime) -> Result<(), ApiError> {
+pub(super) fn require_fresh_second_factor(
+    session: &Session,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
     if session.mfa_at.is_some_and(|at| now - at <= STEP_UP_WINDOW) {
         return Ok(());
     }
     Err(
         ApiError::forbidden("this needs a second factor given in the last 5 minutes")
-            .with_hint("POST /api/auth/mfa with a code, then retry"),
+            .with_hint("POST /api/auth/mfa with a code or a passkey, then retry"),
     )
 }
 
-async fn audit(app: &AppState, event: AuditEvent) -> Result<uuid::Uuid, ApiError> {
+pub(super) async fn audit(app: &AppState, event: AuditEvent) -> Result<uuid::Uuid, ApiError> {
     app.audit
         .record(event.outcome(Outcome::Success))
         .await
@@ -103,11 +106,16 @@ pub async fn change_password(
     ))
 }
 
-/// A new secret to put into an authenticator app; it counts once confirmed with a code.
+/// A new secret to put into an authenticator app; it counts once confirmed with a code. With a
+/// passkey already set up, adding an authenticator needs a fresh second factor.
 pub async fn begin_totp(
     State(app): State<AppState>,
     ActiveSession { session }: ActiveSession,
 ) -> Result<Response, ApiError> {
+    let enrolled = second_factor::enrolled(&app.db, session.user_id).await?;
+    if enrolled.passkeys && !enrolled.totp {
+        require_fresh_second_factor(&session, OffsetDateTime::now_utc())?;
+    }
     let user = users::by_id(&app.db, session.user_id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("sign in first"))?;
@@ -207,7 +215,7 @@ pub async fn regenerate_backup_codes(
     if !second_factor::is_enrolled(&app.db, session.user_id).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "backup codes need an authenticator; set one up first",
+            "backup codes need a second factor; set up an authenticator or a passkey first",
         ));
     }
     let codes = second_factor::new_backup_codes(&app.db, session.user_id).await?;

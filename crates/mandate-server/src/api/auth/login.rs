@@ -18,10 +18,12 @@ use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
+use webauthn_rs::prelude::PublicKeyCredential;
 
 use super::{time_json, user_json, with_cookie};
 use crate::audit::{Actor, AuditEvent, Outcome, actions};
 use crate::auth::principal::STEP_UP_WINDOW;
+use crate::auth::second_factor::Factor;
 use crate::auth::sign_in::{Start, start_session};
 use crate::auth::{ClientIp, CurrentSession, csrf, limits, second_factor};
 use crate::error::ApiError;
@@ -95,7 +97,8 @@ pub async fn login(
         users::set_password_hash(&app.db, user.id, &hash, None).await?;
         tracing::info!(user_id = %user.id, "password hash upgraded to the current parameters");
     }
-    let needs_second_factor = second_factor::is_enrolled(&app.db, user.id).await?;
+    let enrolled = second_factor::enrolled(&app.db, user.id).await?;
+    let needs_second_factor = enrolled.any();
     let state = if needs_second_factor {
         SessionState::MfaPending
     } else {
@@ -135,6 +138,7 @@ pub async fn login(
         json!({
             "user": user_json(&user),
             "mfaRequired": needs_second_factor,
+            "mfaMethods": enrolled.names(),
             "auditId": audit_id,
         }),
     ))
@@ -191,10 +195,20 @@ async fn fail(
     Ok(())
 }
 
+/// Either a code (authenticator or backup code) or a passkey's answer to the challenge from
+/// `POST /api/auth/passkeys/challenge`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CodeRequest {
-    code: String,
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecondFactorRequest {
+    code: Option<String>,
+    passkey: Option<PasskeyAnswer>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasskeyAnswer {
+    ceremony_id: Uuid,
+    credential: Box<PublicKeyCredential>,
 }
 
 /// The second factor: finishes a sign-in waiting for it (with a new session token), or, in a
@@ -204,7 +218,7 @@ pub async fn second_factor(
     ip: ClientIp,
     headers: HeaderMap,
     CurrentSession { session }: CurrentSession,
-    ApiJson(req): ApiJson<CodeRequest>,
+    ApiJson(req): ApiJson<SecondFactorRequest>,
 ) -> Result<Response, ApiError> {
     let now = OffsetDateTime::now_utc();
     limits::check(
@@ -221,10 +235,46 @@ pub async fn second_factor(
     if let Some(until) = lockouts::locked_until(&app.db, &subject, now).await? {
         return Err(limits::locked(until, now));
     }
-    let Some(factor) = second_factor::verify(&app.db, &app.vault, user.id, &req.code, now).await?
-    else {
-        fail(&app, &subject, Some(user.id), ip, "wrong code", now).await?;
-        return Err(ApiError::unauthorized("invalid or already used code"));
+    let factor = match (&req.code, &req.passkey) {
+        (Some(code), None) => {
+            match second_factor::verify(&app.db, &app.vault, user.id, code, now).await? {
+                Some(factor) => factor,
+                None => {
+                    fail(&app, &subject, Some(user.id), ip, "wrong code", now).await?;
+                    return Err(ApiError::unauthorized("invalid or already used code"));
+                }
+            }
+        }
+        (None, Some(answer)) => {
+            let verified = app
+                .passkeys
+                .finish_authentication(
+                    &app.db,
+                    &session,
+                    answer.ceremony_id,
+                    &answer.credential,
+                    now,
+                )
+                .await?;
+            if !verified {
+                fail(
+                    &app,
+                    &subject,
+                    Some(user.id),
+                    ip,
+                    "passkey not verified",
+                    now,
+                )
+                .await?;
+                return Err(ApiError::unauthorized("the passkey could not be verified"));
+            }
+            Factor::Passkey
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "give either `code` or `passkey`, not both",
+            ));
+        }
     };
     lockouts::clear(&app.db, &subject, now).await?;
     let backup_codes_left = mfa::backup_codes_left(&app.db, user.id).await?;

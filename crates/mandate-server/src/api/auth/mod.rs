@@ -5,11 +5,13 @@
 //!   [`invites`]: accepting an invitation.
 //! - [`login`]: password, then second factor (also step-up); [`session`]: the session itself,
 //!   logout, logout everywhere, switching workspace, JWTs for scripts.
-//! - [`account`]: password change, authenticator, backup codes.
+//! - [`account`]: password change, authenticator, backup codes; [`passkeys`]: passkeys and
+//!   their challenges.
 
 mod account;
 mod invites;
 mod login;
+mod passkeys;
 mod register;
 mod session;
 mod setup;
@@ -48,6 +50,17 @@ pub fn routes() -> Router<AppState> {
             "/api/auth/backup-codes",
             post(account::regenerate_backup_codes),
         )
+        .route("/api/auth/passkeys", get(passkeys::list))
+        .route(
+            "/api/auth/passkeys/register/start",
+            post(passkeys::start_registration),
+        )
+        .route(
+            "/api/auth/passkeys/register/finish",
+            post(passkeys::finish_registration),
+        )
+        .route("/api/auth/passkeys/{id}", delete(passkeys::remove))
+        .route("/api/auth/passkeys/challenge", post(passkeys::challenge))
         .route("/api/auth/invites/accept", post(invites::accept))
 }
 

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use mandate_store::StoreError;
 use mandate_store::people::sessions::{self, SessionState};
-use mandate_store::people::{memberships, mfa, users};
+use mandate_store::people::{memberships, mfa, passkeys, users};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -35,9 +35,11 @@ pub async fn show(
     };
     if session.state == SessionState::MfaPending {
         // Before the second factor, nothing about the account beyond its own address.
+        let methods = second_factor::enrolled(&app.db, user.id).await?.names();
         return Ok(Json(json!({
             "state": state,
             "user": { "email": user.email },
+            "mfaMethods": methods,
             "expiresAt": time_json(session.expires_at),
         })));
     }
@@ -49,6 +51,7 @@ pub async fn show(
     let current = session
         .workspace_id
         .and_then(|id| workspaces.iter().find(|w| w["id"] == json!(id)).cloned());
+    let enrolled = second_factor::enrolled(&app.db, user.id).await?;
     let step_up_until = session
         .mfa_at
         .map(|at| at + STEP_UP_WINDOW)
@@ -59,7 +62,8 @@ pub async fn show(
         "workspace": current,
         "workspaces": workspaces,
         "mfa": {
-            "totp": second_factor::is_enrolled(&app.db, user.id).await?,
+            "totp": enrolled.totp,
+            "passkeys": passkeys::count(&app.db, user.id).await?,
             "backupCodesLeft": mfa::backup_codes_left(&app.db, user.id).await?,
         },
         "stepUpUntil": step_up_until.map(time_json),

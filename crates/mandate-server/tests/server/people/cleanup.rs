@@ -1,7 +1,7 @@
 //! The cleanup job removes what expired and nothing else.
 
 use mandate_server::jobs::cleanup;
-use mandate_store::people::setup;
+use mandate_store::people::{passkeys, setup};
 use mandate_store::rate_limits;
 use time::{Duration, OffsetDateTime};
 
@@ -49,9 +49,45 @@ async fn cleanup_removes_only_what_expired(backend: Backend) {
     .await
     .unwrap();
 
+    // The owner's session, which stays (the idle one is the newest).
+    const KEPT_SESSION: &str =
+        "SELECT id FROM sessions WHERE created_at = (SELECT MIN(created_at) FROM sessions)";
+    let session_id: uuid::Uuid = match db {
+        mandate_store::Db::Sqlite(pool) => sqlx::query_scalar(KEPT_SESSION)
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+        mandate_store::Db::Postgres(pool) => sqlx::query_scalar(KEPT_SESSION)
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+    };
+    for (kind, started) in [
+        (
+            passkeys::CeremonyKind::Registration,
+            now - Duration::minutes(6),
+        ),
+        (passkeys::CeremonyKind::Authentication, now),
+    ] {
+        passkeys::start_ceremony(
+            db,
+            passkeys::NewCeremony {
+                session_id,
+                kind,
+                state: "{}",
+                label: None,
+                now: started,
+                expires_at: started + Duration::minutes(5),
+            },
+        )
+        .await
+        .unwrap();
+    }
+
     let removed = cleanup::run_once(db, std::time::Duration::from_secs(1800), now)
         .await
         .unwrap();
+    assert_eq!(removed.passkey_ceremonies, 1, "{removed:?}");
     assert_eq!(removed.sessions, 1, "{removed:?}");
     assert_eq!(removed.rate_limit_windows, 1, "{removed:?}");
     assert_eq!(removed.setup_tokens, 1, "{removed:?}");

@@ -6,6 +6,7 @@ mod cleanup;
 mod client;
 mod keys;
 mod matrix;
+mod passkeys;
 mod setup;
 mod sign_in;
 mod tokens;
@@ -45,7 +46,9 @@ pub struct Instance {
     pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: TempDir,
+    vars: HashMap<String, OsString>,
+    /// Owned by the first instance; replicas borrow its database and key.
+    _dir: Option<TempDir>,
 }
 
 impl Instance {
@@ -71,6 +74,15 @@ impl Instance {
         for (k, v) in extra {
             vars.insert(k.to_string(), OsString::from(v));
         }
+        Instance::start_with(vars, Some(dir)).await
+    }
+
+    /// A second server on the same database and keys: another replica.
+    pub async fn replica(&self) -> Instance {
+        Instance::start_with(self.vars.clone(), None).await
+    }
+
+    async fn start_with(vars: HashMap<String, OsString>, dir: Option<TempDir>) -> Instance {
         let config = Config::load(&|name| vars.get(name).cloned(), None).unwrap();
         let server = Server::start(config).await.unwrap();
         let base = format!("http://{}", server.local_addr().unwrap());
@@ -84,6 +96,7 @@ impl Instance {
             state,
             stop: Some(stop),
             running: Some(running),
+            vars,
             _dir: dir,
         }
     }

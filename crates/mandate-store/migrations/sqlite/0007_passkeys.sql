@@ -1,0 +1,31 @@
+-- Passkeys (WebAuthn credentials) as second factors, and the state of WebAuthn ceremonies in
+-- flight. A ceremony is kept here rather than in a replica's memory so any replica can finish
+-- it; it is deleted when used, so its challenge answers once.
+
+CREATE TABLE passkeys (
+    id             BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    user_id        BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    -- The authenticator's credential id: one account per credential.
+    credential_id  BLOB NOT NULL UNIQUE CHECK (length(credential_id) BETWEEN 16 AND 1023),
+    name           TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    -- webauthn-rs's Passkey as JSON: the public key, its algorithm and the signature counter.
+    -- Nothing secret: a passkey's private key never leaves the authenticator.
+    credential     TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    last_used_at   TEXT
+) STRICT;
+CREATE INDEX passkeys_user ON passkeys (user_id);
+
+CREATE TABLE webauthn_ceremonies (
+    id          BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    -- The session that started it; only that session may finish it.
+    session_id  BLOB NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL CHECK (kind IN ('registration', 'authentication')),
+    -- webauthn-rs's registration or authentication state as JSON (the challenge).
+    state       TEXT NOT NULL,
+    -- For a registration: the name the new passkey gets.
+    label       TEXT,
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies (expires_at);
