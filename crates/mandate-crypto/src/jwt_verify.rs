@@ -39,6 +39,25 @@ pub struct Verified {
 
 /// Verify `token` with the key of its `kid` in `jwks` (`{"keys": [...]}`).
 pub fn verify_jwt(token: &str, jwks: &Value) -> Result<Verified, JwtError> {
+    verify(token, |kid| {
+        let kid = kid.ok_or(JwtError::Malformed("header has no kid"))?;
+        jwks["keys"]
+            .as_array()
+            .and_then(|keys| keys.iter().find(|k| k["kid"].as_str() == Some(kid)))
+            .ok_or(JwtError::UnknownKid)
+    })
+}
+
+/// Verify `token` with one given key, whatever `kid` its header names (none is fine): for a
+/// caller that chose the key itself.
+pub fn verify_jwt_with_key(token: &str, jwk: &Value) -> Result<Verified, JwtError> {
+    verify(token, |_| Ok(jwk))
+}
+
+fn verify<'k>(
+    token: &str,
+    choose_key: impl FnOnce(Option<&str>) -> Result<&'k Value, JwtError>,
+) -> Result<Verified, JwtError> {
     let mut parts = token.split('.');
     let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -54,13 +73,8 @@ pub fn verify_jwt(token: &str, jwks: &Value) -> Result<Verified, JwtError> {
                 .find(|known| known.as_str() == a)
         })
         .ok_or(JwtError::UnsupportedAlg)?;
-    let kid = header["kid"]
-        .as_str()
-        .ok_or(JwtError::Malformed("header has no kid"))?;
-    let jwk = jwks["keys"]
-        .as_array()
-        .and_then(|keys| keys.iter().find(|k| k["kid"].as_str() == Some(kid)))
-        .ok_or(JwtError::UnknownKid)?;
+    let kid = header["kid"].as_str();
+    let jwk = choose_key(kid)?;
     if jwk
         .get("alg")
         .is_some_and(|a| a.as_str() != Some(alg.as_str()))
@@ -73,7 +87,7 @@ pub fn verify_jwt(token: &str, jwks: &Value) -> Result<Verified, JwtError> {
     let input = &token.as_bytes()[..header_b64.len() + 1 + claims_b64.len()];
     verify_signature(alg, jwk, input, &signature)?;
     Ok(Verified {
-        kid: kid.to_string(),
+        kid: kid.unwrap_or_default().to_string(),
         alg,
         claims: decode_json(claims_b64, "claims")?,
     })
@@ -113,7 +127,7 @@ fn verify_signature(
     verified.map_err(|_| JwtError::BadSignature)
 }
 
-fn decode_json(part: &str, what: &'static str) -> Result<Value, JwtError> {
+pub(crate) fn decode_json(part: &str, what: &'static str) -> Result<Value, JwtError> {
     let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| {
         JwtError::Malformed(if what == "header" {
             "header is not base64url"

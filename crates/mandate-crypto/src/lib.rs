@@ -8,6 +8,7 @@
 //!   [`backup_codes`]: single-use MFA backup codes.
 
 pub mod age;
+pub mod agent_auth;
 pub mod backup_codes;
 pub mod envelope;
 pub mod jwt_verify;
