@@ -5,6 +5,7 @@
 //! is through [`on_pool!`]. Each dialect has its own migrations folder with the same numbering.
 //! The [`change_bus`] tells every replica that something changed.
 
+pub mod agents;
 pub mod audit;
 pub mod change_bus;
 pub mod data_keys;

@@ -424,5 +424,6 @@ async fn unsupported_and_unreachable_databases_are_clear_errors() {
 }
 
 // After the suite macro, which it uses.
+mod agents;
 mod audit;
 mod people;

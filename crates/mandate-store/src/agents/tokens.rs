@@ -1,0 +1,137 @@
+//! Agent access tokens (hashes) and the client assertion ids (`jti`) already used. An exchange
+//! records the `jti` and the new token in one transaction: the `jti` primary key refuses a
+//! replayed assertion on every replica.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::AgentStatus;
+use crate::{Db, StoreError, on_pool, to_db_precision};
+
+pub struct Exchange<'a> {
+    pub agent_id: Uuid,
+    pub key_id: Uuid,
+    pub jti: &'a str,
+    /// Until when the `jti` must be remembered.
+    pub jti_expires_at: OffsetDateTime,
+    pub token_hash: &'a [u8; 32],
+    pub expires_at: OffsetDateTime,
+    pub now: OffsetDateTime,
+}
+
+/// The assertion's `jti` was used before.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Replayed;
+
+pub async fn exchange(db: &Db, x: Exchange<'_>) -> Result<Result<(), Replayed>, StoreError> {
+    let now = to_db_precision(x.now);
+    let a_minute_ago = now - time::Duration::minutes(1);
+    let outcome: Result<Result<(), Replayed>, sqlx::Error> = on_pool!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        let recorded = sqlx::query(
+            "INSERT INTO agent_assertion_jtis (agent_id, jti, expires_at) VALUES ($1, $2, $3)")
+            .bind(x.agent_id)
+            .bind(x.jti)
+            .bind(to_db_precision(x.jti_expires_at))
+            .execute(&mut *tx)
+            .await;
+        match recorded {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(Err(Replayed)),
+            other => other?,
+        };
+        sqlx::query(
+            "INSERT INTO agent_tokens (token_hash, agent_id, key_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(x.token_hash.as_slice())
+            .bind(x.agent_id)
+            .bind(x.key_id)
+            .bind(now)
+            .bind(to_db_precision(x.expires_at))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE agent_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)")
+            .bind(x.key_id)
+            .bind(now)
+            .bind(a_minute_ago)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE agents SET last_seen_at = $2 WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $3)")
+            .bind(x.agent_id)
+            .bind(now)
+            .bind(a_minute_ago)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }.await);
+    Ok(outcome?)
+}
+
+/// What a presented access token stands for, read with its agent and key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub agent_id: Uuid,
+    pub workspace_id: Uuid,
+    pub agent_status: AgentStatus,
+    /// The kid of the key whose assertion got the token.
+    pub kid: String,
+    pub key_revoked: bool,
+    pub expires_at: OffsetDateTime,
+    pub last_seen_at: Option<OffsetDateTime>,
+}
+
+pub async fn by_token_hash(db: &Db, hash: &[u8; 32]) -> Result<Option<TokenOwner>, StoreError> {
+    type Row = (
+        Uuid,
+        Uuid,
+        String,
+        String,
+        Option<OffsetDateTime>,
+        OffsetDateTime,
+        Option<OffsetDateTime>,
+    );
+    let row = on_pool!(db, pool => sqlx::query_as::<_, Row>(
+        "SELECT t.agent_id, a.workspace_id, a.status, k.kid, k.revoked_at, t.expires_at, a.last_seen_at \
+         FROM agent_tokens t JOIN agents a ON a.id = t.agent_id JOIN agent_keys k ON k.id = t.key_id \
+         WHERE t.token_hash = $1")
+        .bind(hash.as_slice())
+        .fetch_optional(pool)
+        .await)?;
+    row.map(|r| {
+        Ok(TokenOwner {
+            agent_id: r.0,
+            workspace_id: r.1,
+            agent_status: AgentStatus::parse(&r.2)?,
+            kid: r.3,
+            key_revoked: r.4.is_some(),
+            expires_at: r.5,
+            last_seen_at: r.6,
+        })
+    })
+    .transpose()
+}
+
+/// Forget expired tokens and `jti`s past their replay window.
+pub async fn delete_expired(db: &Db, now: OffsetDateTime) -> Result<u64, StoreError> {
+    let now = to_db_precision(now);
+    let tokens = on_pool!(db, pool => sqlx::query("DELETE FROM agent_tokens WHERE expires_at < $1")
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|d| d.rows_affected()))?;
+    let jtis = on_pool!(db, pool => sqlx::query("DELETE FROM agent_assertion_jtis WHERE expires_at < $1")
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|d| d.rows_affected()))?;
+    Ok(tokens + jtis)
+}
+
+/// How many `jti`s are remembered (for tests and health).
+pub async fn count_jtis(db: &Db) -> Result<i64, StoreError> {
+    let n = on_pool!(db, pool => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM agent_assertion_jtis")
+        .fetch_one(pool)
+        .await)?;
+    Ok(n)
+}
