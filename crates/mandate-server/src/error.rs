@@ -17,6 +17,8 @@ pub struct ApiError {
     pub hint: Option<String>,
     /// Seconds until a rate limit or lockout lets the caller try again.
     pub retry_after: Option<u64>,
+    /// A machine-readable refinement of `error` (`clock_skew` on agent token exchange).
+    pub reason: Option<&'static str>,
 }
 
 /// The JSON body of every error response.
@@ -27,6 +29,8 @@ pub struct ErrorBody<'a> {
     pub hint: Option<&'a str>,
     #[serde(rename = "retryAfter", skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
 }
 
 impl ApiError {
@@ -36,6 +40,7 @@ impl ApiError {
             message: message.into(),
             hint: None,
             retry_after: None,
+            reason: None,
         }
     }
 
@@ -56,6 +61,11 @@ impl ApiError {
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> ApiError {
         self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_reason(mut self, reason: &'static str) -> ApiError {
+        self.reason = Some(reason);
         self
     }
 
@@ -86,6 +96,7 @@ impl IntoResponse for ApiError {
             error: &self.message,
             hint: self.hint.as_deref(),
             retry_after: self.retry_after,
+            reason: self.reason,
         };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {

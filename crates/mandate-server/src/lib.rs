@@ -1,5 +1,6 @@
 //! The Mandate server: configuration, HTTP API and middleware, lifecycle.
 
+pub mod agents;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -123,6 +123,8 @@ pub struct CheckedAssertion {
     /// Unix seconds after which the assertion is refused as expired anyway, so its `jti` need
     /// not be remembered longer.
     pub replay_window_ends: i64,
+    /// All of them, for checks of the caller's own (a key rotation's `cnf.jkt`).
+    pub claims: Value,
 }
 
 impl<'a> UnverifiedAssertion<'a> {
@@ -199,6 +201,7 @@ impl<'a> UnverifiedAssertion<'a> {
             kid,
             jti: jti.to_string(),
             replay_window_ends: exp + LEEWAY_SECONDS,
+            claims: claims.clone(),
         })
     }
 

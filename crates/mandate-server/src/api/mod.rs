@@ -3,9 +3,11 @@
 //!
 //! - `/health`, `/.well-known/jwks.json`: public.
 //! - `/api/...` ([`auth`]): sign-in, sessions and accounts, cookie-based.
+//! - `/v1/agents/bootstrap|token|keys|me`: the agent routes ([`agents`]), for agents only.
 //! - `/v1/...`: the management API; every route sits behind [`crate::auth::authorize`], which
 //!   applies the permission table in `auth/permissions.rs`.
 
+mod agents;
 mod audit;
 pub(crate) mod auth;
 mod health;
@@ -25,6 +27,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/health", get(health::health))
         .merge(crate::signing::routes())
         .merge(auth::routes())
+        .merge(agents::agent_routes(state))
         .merge(management().route_layer(from_fn_with_state(
             state.clone(),
             crate::auth::authorize::authorize,
@@ -35,6 +38,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 fn management() -> Router<AppState> {
     Router::new()
         .merge(workspaces::routes())
+        .merge(agents::manage::routes())
         .merge(tokens::routes())
         .merge(audit::routes())
         .merge(keys::routes())

@@ -57,3 +57,27 @@ pub const WORKSPACE_RENAMED: &str = "workspace.renamed";
 pub const AUDIT_EXPORTED: &str = "audit.exported";
 /// A data key rotation was started from the API.
 pub const DEK_ROTATION_STARTED: &str = "keys.dek.rotation_started";
+
+/// An agent was created (with its first bootstrap secret).
+pub const AGENT_CREATED: &str = "agent.created";
+/// An agent's name, description or status changed; `details` says what.
+pub const AGENT_UPDATED: &str = "agent.updated";
+/// An agent was deleted with its keys and tokens.
+pub const AGENT_DELETED: &str = "agent.deleted";
+/// A new bootstrap secret was issued for an agent (earlier unused ones stop working).
+pub const AGENT_BOOTSTRAP_ISSUED: &str = "agent.bootstrap.issued";
+/// An agent enrolled a key with a bootstrap secret (earlier keys and tokens revoked).
+pub const AGENT_ENROLLED: &str = "agent.enrolled";
+/// An enrollment was refused; `details.reason` says why.
+pub const AGENT_ENROLL_REFUSED: &str = "agent.enroll.refused";
+/// An agent exchanged a client assertion for an access token.
+pub const AGENT_TOKEN_ISSUED: &str = "agent.token.issued";
+/// A client assertion was refused; `details.reason` names the exact check.
+pub const AGENT_ASSERTION_REFUSED: &str = "agent.assertion.refused";
+/// An agent access token was refused on an agent route (unknown, expired, agent disabled, key
+/// revoked).
+pub const AGENT_TOKEN_REJECTED: &str = "agent.token.rejected";
+/// An agent added a key, proving it with its current key.
+pub const AGENT_KEY_ADDED: &str = "agent.key.added";
+/// An agent key was revoked (by the agent or a person); its tokens end.
+pub const AGENT_KEY_REVOKED: &str = "agent.key.revoked";

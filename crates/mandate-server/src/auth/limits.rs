@@ -1,5 +1,5 @@
-//! The rate limits and the lockout rule of people's authentication, in one place (they are
-//! listed in docs/security.md). Counted in the database, so replicas share them.
+//! The rate limits of authentication (people's and agents') and the lockout rule, in one place
+//! (they are listed in docs/security.md). Counted in the database, so replicas share them.
 
 use mandate_store::Db;
 use mandate_store::people::lockouts::LockoutRule;
@@ -45,6 +45,20 @@ pub const MFA_PER_SESSION: Limit = Limit {
     name: "mfa",
     max: 10,
     window: Duration::minutes(5),
+};
+
+/// Agent enrollments (`POST /v1/agents/bootstrap`) per IP.
+pub const AGENT_ENROLL_PER_IP: Limit = Limit {
+    name: "agent_enroll",
+    max: 5,
+    window: Duration::minutes(1),
+};
+/// Agent token exchanges and key additions (`POST /v1/agents/token`, `POST /v1/agents/keys`)
+/// per IP.
+pub const AGENT_TOKEN_PER_IP: Limit = Limit {
+    name: "agent_token",
+    max: 30,
+    window: Duration::minutes(1),
 };
 
 /// 5 failed sign-ins (passwords or second factors) within 15 minutes lock the account for 15

@@ -162,6 +162,40 @@ pub const ROUTES: &[(Method, &str, Permission)] = &[
     ),
     (Method::GET, "/v1/keys", Permission::ReadKeys),
     (Method::POST, "/v1/keys/rotate-dek", Permission::RotateKeys),
+    (Method::GET, "/v1/agents", Permission::ReadAgents),
+    (Method::POST, "/v1/agents", Permission::ManageAgents),
+    (Method::GET, "/v1/agents/{agentId}", Permission::ReadAgents),
+    (
+        Method::PATCH,
+        "/v1/agents/{agentId}",
+        Permission::ManageAgents,
+    ),
+    (
+        Method::DELETE,
+        "/v1/agents/{agentId}",
+        Permission::ManageAgents,
+    ),
+    (
+        Method::POST,
+        "/v1/agents/{agentId}/bootstrap-secret",
+        Permission::ManageAgents,
+    ),
+    (
+        Method::DELETE,
+        "/v1/agents/{agentId}/keys/{kid}",
+        Permission::ManageAgents,
+    ),
+];
+
+/// The routes agents call (the agent API contract's, as far as they exist): enrollment, token
+/// exchange and key addition without a token, the rest with an agent access token. No other
+/// `/v1` route accepts an agent token (403); a test checks it route by route.
+pub const AGENT_ROUTES: &[(Method, &str)] = &[
+    (Method::POST, "/v1/agents/bootstrap"),
+    (Method::POST, "/v1/agents/token"),
+    (Method::POST, "/v1/agents/keys"),
+    (Method::GET, "/v1/agents/me"),
+    (Method::DELETE, "/v1/agents/keys/{kid}"),
 ];
 
 pub fn permission_for(method: &Method, path: &str) -> Option<Permission> {

@@ -21,6 +21,7 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         error: message_for(status),
         hint: None,
         retry_after: None,
+        reason: None,
     })
     .unwrap_or_else(|_| b"{\"error\":\"error\"}".to_vec());
     parts.headers.remove(header::CONTENT_LENGTH);

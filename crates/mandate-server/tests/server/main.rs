@@ -60,6 +60,7 @@ macro_rules! backend_suite {
     };
 }
 
+mod agents;
 mod audit;
 mod http;
 #[cfg(all(feature = "vault-transit", feature = "aws-kms", feature = "azure-kv"))]

@@ -30,12 +30,14 @@ pub async fn issue(
     let now = to_db_precision(now);
     let outcome: Result<Result<(), StoreError>, sqlx::Error> = on_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
-        let exists = sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM agents WHERE id = $1 AND workspace_id = $2")
+        // A write first, so SQLite takes its write lock at once (a read first could not be
+        // upgraded while the audit writer commits); it also says whether the agent is here.
+        let exists = sqlx::query("UPDATE agents SET status = status WHERE id = $1 AND workspace_id = $2")
             .bind(agent_id)
             .bind(workspace_id)
-            .fetch_one(&mut *tx)
-            .await?;
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if exists == 0 {
             return Ok(Err(StoreError::NotFound("agent")));
         }

@@ -68,6 +68,28 @@ pub async fn exchange(db: &Db, x: Exchange<'_>) -> Result<Result<(), Replayed>, 
     Ok(outcome?)
 }
 
+/// Record a `jti` alone (an assertion that adds a key rather than getting a token).
+pub async fn record_jti(
+    db: &Db,
+    agent_id: Uuid,
+    jti: &str,
+    expires_at: OffsetDateTime,
+) -> Result<Result<(), Replayed>, StoreError> {
+    let recorded = on_pool!(db, pool => sqlx::query(
+        "INSERT INTO agent_assertion_jtis (agent_id, jti, expires_at) VALUES ($1, $2, $3)")
+        .bind(agent_id)
+        .bind(jti)
+        .bind(to_db_precision(expires_at))
+        .execute(pool)
+        .await
+        .map(|_| ()));
+    match recorded {
+        Ok(()) => Ok(Ok(())),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Err(Replayed)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// What a presented access token stands for, read with its agent and key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenOwner {

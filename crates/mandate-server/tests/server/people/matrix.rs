@@ -82,6 +82,7 @@ struct Fixtures {
     viewer_id: String,
     invite_id: String,
     token_id: String,
+    agent_id: String,
 }
 
 impl Fixtures {
@@ -90,6 +91,7 @@ impl Fixtures {
             .replace("{userId}", &self.viewer_id)
             .replace("{inviteId}", &self.invite_id)
             .replace("{tokenId}", &self.token_id)
+            .replace("{agentId}", &self.agent_id)
     }
 }
 
@@ -159,7 +161,12 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
         )
         .await;
     assert_eq!(s, 201);
+    let (s, agent) = owner
+        .post("/v1/agents", json!({ "name": "fixture agent" }))
+        .await;
+    assert_eq!(s, 201, "{agent}");
     let fixtures = Fixtures {
+        agent_id: agent["id"].as_str().unwrap().to_string(),
         viewer_id: viewer["user"]["id"].as_str().unwrap().to_string(),
         invite_id: invite["id"].as_str().unwrap().to_string(),
         token_id: pat["id"].as_str().unwrap().to_string(),
@@ -241,6 +248,9 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
         if template.contains('{') {
             // Another workspace's ids are not found, whatever the caller's rights at home.
             let body = match *method {
+                Method::PATCH if template.starts_with("/v1/agents") => {
+                    Some(json!({ "name": "renamed" }))
+                }
                 Method::PATCH => Some(json!({ "role": "viewer" })),
                 _ => None,
             };

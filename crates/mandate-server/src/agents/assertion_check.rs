@@ -1,0 +1,143 @@
+//! Checking a client assertion against the agent it names: the agent exists and is active, one
+//! of its active keys signed it, the claims hold. The `jti` is recorded by the caller, in the
+//! same transaction as what the assertion buys. A refusal is audited with its exact reason and
+//! answered with `invalid_client` only (plus `"reason": "clock_skew"` for clock problems).
+
+use std::net::IpAddr;
+
+use mandate_crypto::agent_auth::{
+    AssertionError, AssertionRules, CheckedAssertion, UnverifiedAssertion,
+};
+use mandate_store::agents::keys::{self, AgentKey};
+use mandate_store::agents::{self, Agent, AgentStatus};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::audit::{Actor, AuditEvent, Outcome, actions};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// An assertion that checked out, with its agent and the key that signed it.
+pub struct Authenticated {
+    pub agent: Agent,
+    pub key: AgentKey,
+    pub checked: CheckedAssertion,
+}
+
+/// Why an assertion was refused: for the audit log, never for the caller.
+pub struct Refusal {
+    pub reason: &'static str,
+    pub agent: Option<Agent>,
+    pub kind: RefusalKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// 400: not a JWT, or over 8 KiB.
+    Malformed,
+    /// 401 invalid_client with `"reason": "clock_skew"`.
+    ClockSkew,
+    /// 401 invalid_client.
+    Invalid,
+}
+
+impl Refusal {
+    pub fn invalid(reason: &'static str, agent: Option<Agent>) -> Refusal {
+        Refusal {
+            reason,
+            agent,
+            kind: RefusalKind::Invalid,
+        }
+    }
+
+    fn from_assertion(e: AssertionError, agent: Option<Agent>) -> Refusal {
+        let kind = if e.is_malformed() {
+            RefusalKind::Malformed
+        } else if e.is_clock_skew() {
+            RefusalKind::ClockSkew
+        } else {
+            RefusalKind::Invalid
+        };
+        Refusal {
+            reason: e.reason(),
+            agent,
+            kind,
+        }
+    }
+}
+
+pub async fn check(
+    state: &AppState,
+    assertion: &str,
+    audiences: &[String],
+    now: OffsetDateTime,
+) -> Result<Result<Authenticated, Refusal>, ApiError> {
+    let parsed = match UnverifiedAssertion::parse(assertion) {
+        Ok(parsed) => parsed,
+        Err(e) => return Ok(Err(Refusal::from_assertion(e, None))),
+    };
+    let Some(agent) = agents::by_id(&state.db, parsed.agent_id).await? else {
+        return Ok(Err(Refusal::invalid("unknown_agent", None)));
+    };
+    match agent.status {
+        AgentStatus::Active => {}
+        AgentStatus::Disabled => return Ok(Err(Refusal::invalid("agent_disabled", Some(agent)))),
+        AgentStatus::Pending => {
+            return Ok(Err(Refusal::invalid("agent_not_enrolled", Some(agent))));
+        }
+    }
+    let active = keys::active(&state.db, agent.id).await?;
+    let jwks: Vec<(String, Value)> = active
+        .iter()
+        .filter_map(|k| {
+            serde_json::from_str(&k.public_jwk)
+                .ok()
+                .map(|jwk| (k.kid.clone(), jwk))
+        })
+        .collect();
+    let candidates: Vec<(&str, &Value)> =
+        jwks.iter().map(|(kid, jwk)| (kid.as_str(), jwk)).collect();
+    let rules = AssertionRules {
+        audiences,
+        now: now.unix_timestamp(),
+    };
+    let checked = match parsed.verify(&candidates, &rules) {
+        Ok(checked) => checked,
+        Err(e) => return Ok(Err(Refusal::from_assertion(e, Some(agent)))),
+    };
+    let Some(key) = active.into_iter().find(|k| k.kid == checked.kid) else {
+        return Ok(Err(Refusal::invalid("unknown_kid", Some(agent))));
+    };
+    Ok(Ok(Authenticated {
+        agent,
+        key,
+        checked,
+    }))
+}
+
+/// Audit the refusal (buffered: refusals can come in floods) and build the answer.
+pub async fn refuse(state: &AppState, refusal: Refusal, endpoint: &str, ip: IpAddr) -> ApiError {
+    let mut event = AuditEvent::new(Actor::System("server"), actions::AGENT_ASSERTION_REFUSED)
+        .outcome(Outcome::Failure)
+        .source_ip(ip)
+        .details(json!({ "reason": refusal.reason, "endpoint": endpoint }));
+    if let Some(agent) = &refusal.agent {
+        event = event.workspace(agent.workspace_id).agent(agent.id);
+    }
+    if let Err(e) = state.audit.record_buffered(event).await {
+        tracing::error!(error = %e, "recording a refused client assertion failed");
+    }
+    match refusal.kind {
+        RefusalKind::Malformed => ApiError::bad_request("invalid_request").with_hint(
+            "client_assertion must be a compact JWT (header.claims.signature, base64url) of at most 8 KiB",
+        ),
+        RefusalKind::ClockSkew => ApiError::unauthorized("invalid_client")
+            .with_reason("clock_skew")
+            .with_hint(
+                "the assertion's iat/exp are more than 60 seconds off the server's clock: sync the clock (NTP) and sign a new assertion",
+            ),
+        RefusalKind::Invalid => ApiError::unauthorized("invalid_client").with_hint(
+            "sign a fresh assertion (new jti, exp at most 60 s after iat) with the agent's enrolled key; iss and sub are the agent id, aud this server's URL",
+        ),
+    }
+}
