@@ -1,4 +1,4 @@
-//! Command line: `mandate [--config FILE] <serve|migrate|keys|audit>`. `--help` lists every environment
+//! Command line: `mandate [--config FILE] <serve|migrate|keys|audit|admin|agent>`. `--help` lists every environment
 //! variable from the settings table, so the help cannot fall behind the code.
 
 use std::path::PathBuf;
@@ -48,6 +48,51 @@ pub enum Command {
     /// Administration from a shell on the server.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// For agent hosts: enroll this host's agent with a bootstrap secret, then print short-lived
+    /// access tokens. Needs no server configuration, only the server's URL.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Generate a key pair, enroll its public key with the bootstrap secret an admin gave you,
+    /// and store the private key with the agent's id in the credentials file (created 0600;
+    /// the private key never leaves this host). The secret works once.
+    Enroll {
+        /// The Mandate server, e.g. https://mandate.example.com.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The bootstrap secret (`mandate_bs_...`), or `-` to read it from stdin (it then stays
+        /// out of the process list and shell history). Also read from MANDATE_BOOTSTRAP_SECRET.
+        #[arg(
+            long,
+            env = "MANDATE_BOOTSTRAP_SECRET",
+            hide_env_values = true,
+            value_name = "SECRET"
+        )]
+        bootstrap_secret: String,
+        /// ES256 (default) or EdDSA.
+        #[arg(long, default_value = "ES256")]
+        algorithm: String,
+        /// Where to keep the private key and the agent's id.
+        #[arg(long, env = "MANDATE_AGENT_CREDENTIALS", value_name = "FILE")]
+        credentials: Option<PathBuf>,
+        /// Replace an existing credentials file (its key stops working once the agent is
+        /// enrolled with the new one).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign a fresh client assertion with the enrolled key and print the access token it buys
+    /// (valid for AGENT_TOKEN_TTL_SECONDS, 2 hours by default).
+    Token {
+        /// The credentials file written by `mandate agent enroll`.
+        #[arg(long, env = "MANDATE_AGENT_CREDENTIALS", value_name = "FILE")]
+        credentials: Option<PathBuf>,
+        /// Print the whole token response as JSON instead of the bare token.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 //! each as a single line on stderr naming what to fix.
 
 mod admin;
+mod agent;
 mod audit;
 mod cli;
 mod keys;
@@ -18,7 +19,12 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let file = config_file(&cli);
+    let file = config_file(cli.config.as_deref());
+    let command = match cli.command {
+        // Agent hosts have no server configuration: these commands read none.
+        Command::Agent(command) => return agent::main(command),
+        other => other,
+    };
     let config = match Config::load(&|name| std::env::var_os(name), file.as_ref()) {
         Ok(config) => config,
         Err(e) => return fail(2, "configuration error", &e),
@@ -34,21 +40,22 @@ fn main() -> ExitCode {
         Err(e) => return fail(1, "cannot start the async runtime", &e),
     };
     runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
             Command::Keys(command) => keys::run(config, command).await,
             Command::Audit(command) => audit::run(config, command).await,
             Command::Admin(command) => admin::run(config, command).await,
+            Command::Agent(command) => agent::run(command).await,
         }
     })
 }
 
 /// `--config` wins over MANDATE_CONFIG; an empty MANDATE_CONFIG means none.
-fn config_file(cli: &Cli) -> Option<ConfigFile> {
-    if let Some(path) = &cli.config {
+fn config_file(flag: Option<&std::path::Path>) -> Option<ConfigFile> {
+    if let Some(path) = flag {
         return Some(ConfigFile {
-            path: path.clone(),
+            path: path.to_path_buf(),
             named_by: "--config",
         });
     }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 mod admin_command;
+mod agent_command;
 mod audit_command;
 mod commands;
 mod key_providers;
