@@ -118,6 +118,7 @@ impl Server {
             audit,
             passwords,
             passkeys,
+            agent_keys: Default::default(),
         };
         let app = http::with_middleware(
             crate::api::routes(&state).with_state(state.clone()),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use mandate_store::Db;
 use mandate_store::change_bus::ChangeBus;
 
+use crate::agents::key_cache::AgentKeyCache;
 use crate::audit::AuditLog;
 use crate::auth::passkeys::Passkeys;
 use crate::auth::passwords::Passwords;
@@ -22,4 +23,6 @@ pub struct AppState {
     pub audit: AuditLog,
     pub passwords: Passwords,
     pub passkeys: Passkeys,
+    /// Agents' public keys for the token exchange (a per-replica hint; see its module).
+    pub agent_keys: Arc<AgentKeyCache>,
 }

@@ -4,15 +4,17 @@
 //! answered with `invalid_client` only (plus `"reason": "clock_skew"` for clock problems).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use mandate_crypto::agent_auth::{
     AssertionError, AssertionRules, CheckedAssertion, UnverifiedAssertion,
 };
-use mandate_store::agents::keys::{self, AgentKey};
-use mandate_store::agents::{self, Agent, AgentStatus};
+use mandate_store::agents::keys::AgentKey;
+use mandate_store::agents::{Agent, AgentStatus};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::key_cache::{self, AgentKeys, Source};
 use crate::audit::{Actor, AuditEvent, Outcome, actions};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -22,6 +24,8 @@ pub struct Authenticated {
     pub agent: Agent,
     pub key: AgentKey,
     pub checked: CheckedAssertion,
+    /// The cache entry it was checked against (it remembers when the use was last recorded).
+    pub entry: Arc<AgentKeys>,
 }
 
 /// Why an assertion was refused: for the audit log, never for the caller.
@@ -66,53 +70,83 @@ impl Refusal {
     }
 }
 
+/// Check `assertion`. `fresh` reads the agent from the database instead of the key cache (for a
+/// key rotation, whose write does not re-check the signing key).
 pub async fn check(
     state: &AppState,
     assertion: &str,
     audiences: &[String],
     now: OffsetDateTime,
+    fresh: bool,
 ) -> Result<Result<Authenticated, Refusal>, ApiError> {
     let parsed = match UnverifiedAssertion::parse(assertion) {
         Ok(parsed) => parsed,
         Err(e) => return Ok(Err(Refusal::from_assertion(e, None))),
     };
-    let Some(agent) = agents::by_id(&state.db, parsed.agent_id).await? else {
-        return Ok(Err(Refusal::invalid("unknown_agent", None)));
-    };
-    match agent.status {
-        AgentStatus::Active => {}
-        AgentStatus::Disabled => return Ok(Err(Refusal::invalid("agent_disabled", Some(agent)))),
-        AgentStatus::Pending => {
-            return Ok(Err(Refusal::invalid("agent_not_enrolled", Some(agent))));
-        }
-    }
-    let active = keys::active(&state.db, agent.id).await?;
-    let jwks: Vec<(String, Value)> = active
-        .iter()
-        .filter_map(|k| {
-            serde_json::from_str(&k.public_jwk)
-                .ok()
-                .map(|jwk| (k.kid.clone(), jwk))
-        })
-        .collect();
-    let candidates: Vec<(&str, &Value)> =
-        jwks.iter().map(|(kid, jwk)| (kid.as_str(), jwk)).collect();
     let rules = AssertionRules {
         audiences,
         now: now.unix_timestamp(),
     };
-    let checked = match parsed.verify(&candidates, &rules) {
-        Ok(checked) => checked,
-        Err(e) => return Ok(Err(Refusal::from_assertion(e, Some(agent)))),
-    };
-    let Some(key) = active.into_iter().find(|k| k.kid == checked.kid) else {
-        return Ok(Err(Refusal::invalid("unknown_kid", Some(agent))));
-    };
-    Ok(Ok(Authenticated {
-        agent,
-        key,
-        checked,
-    }))
+    let mut fresh = fresh;
+    loop {
+        let Some((entry, source)) = key_cache::load(state, parsed.agent_id, fresh).await? else {
+            return Ok(Err(Refusal::invalid("unknown_agent", None)));
+        };
+        let agent = entry.agent.clone();
+        match agent.status {
+            AgentStatus::Active => {}
+            AgentStatus::Disabled => {
+                return Ok(Err(Refusal::invalid("agent_disabled", Some(agent))));
+            }
+            AgentStatus::Pending => {
+                return Ok(Err(Refusal::invalid("agent_not_enrolled", Some(agent))));
+            }
+        }
+        let candidates: Vec<(&str, &Value)> = entry
+            .keys
+            .iter()
+            .map(|(key, jwk)| (key.kid.as_str(), jwk))
+            .collect();
+        let checked = match parsed.verify(&candidates, &rules) {
+            Ok(checked) => checked,
+            // A key added on another replica is not in a cached entry yet: read again, once.
+            Err(
+                AssertionError::UnknownKid
+                | AssertionError::BadSignature
+                | AssertionError::KeyMismatch,
+            ) if source == Source::Cache => {
+                fresh = true;
+                continue;
+            }
+            Err(e) => return Ok(Err(Refusal::from_assertion(e, Some(agent)))),
+        };
+        let Some(key) = entry.keys.iter().find(|(k, _)| k.kid == checked.kid) else {
+            return Ok(Err(Refusal::invalid("unknown_kid", Some(agent))));
+        };
+        let key = key.0.clone();
+        return Ok(Ok(Authenticated {
+            agent,
+            key,
+            checked,
+            entry,
+        }));
+    }
+}
+
+/// Why a write refused an agent the check had accepted (it changed meanwhile, maybe on another
+/// replica): read it again to say exactly.
+pub async fn stale_reason(
+    state: &AppState,
+    agent_id: uuid::Uuid,
+) -> Result<(&'static str, Option<Agent>), ApiError> {
+    state.agent_keys.forget(agent_id);
+    Ok(match key_cache::load(state, agent_id, true).await? {
+        None => ("unknown_agent", None),
+        Some((entry, _)) if entry.agent.status != AgentStatus::Active => {
+            ("agent_disabled", Some(entry.agent.clone()))
+        }
+        Some((entry, _)) => ("key_revoked", Some(entry.agent.clone())),
+    })
 }
 
 /// Audit the refusal (buffered: refusals can come in floods) and build the answer.

@@ -61,6 +61,8 @@ pub async fn enroll(
                 .with_hint("ask an admin to enable it; the bootstrap secret was not used"));
         }
     };
+    // Re-enrollment revoked the earlier keys.
+    state.agent_keys.forget(agent.id);
     let audit_id = state
         .audit
         .record(

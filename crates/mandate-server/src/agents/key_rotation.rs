@@ -35,7 +35,8 @@ pub async fn add_key(
     let new_key =
         AgentPublicKey::from_jwk(public_key).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let now = OffsetDateTime::now_utc();
-    let authenticated = match assertion_check::check(state, assertion, audiences, now).await? {
+    let authenticated = match assertion_check::check(state, assertion, audiences, now, true).await?
+    {
         Ok(a) => a,
         Err(refusal) => return Err(assertion_check::refuse(state, refusal, ENDPOINT, ip).await),
     };
@@ -72,6 +73,7 @@ pub async fn add_key(
         now,
     )
     .await?;
+    state.agent_keys.forget(agent.id);
     let audit_id = state
         .audit
         .record(

@@ -1,12 +1,13 @@
 //! Agents proving who they are: [`enrollment`] with a single-use bootstrap secret,
 //! [`token_exchange`] of RFC 7523 client assertions for short-lived access tokens,
 //! [`key_rotation`] signed by the current key, and the [`principal`] that agent routes see.
-//! [`assertion_check`] is the part the exchange and the rotation share; [`audience`] says which
-//! `aud` values this server answers to. The routes are in `api/agents`.
+//! [`assertion_check`] is the part the exchange and the rotation share, over the per-replica
+//! [`key_cache`]; [`audience`] says which `aud` values this server answers to. The routes are in `api/agents`.
 
 pub mod assertion_check;
 pub mod audience;
 pub mod enrollment;
+pub mod key_cache;
 pub mod key_rotation;
 pub mod principal;
 pub mod token_exchange;

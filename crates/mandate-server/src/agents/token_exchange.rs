@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use mandate_crypto::tokens::{self, IssuedToken as Issued, TokenKind};
-use mandate_store::agents::tokens::{self as agent_tokens, Exchange};
+use mandate_store::agents::tokens::{self as agent_tokens, Exchange, Exchanged};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -28,10 +28,11 @@ pub async fn exchange(
     ip: IpAddr,
 ) -> Result<IssuedToken, ApiError> {
     let now = OffsetDateTime::now_utc();
-    let authenticated = match assertion_check::check(state, assertion, audiences, now).await? {
-        Ok(a) => a,
-        Err(refusal) => return Err(assertion_check::refuse(state, refusal, ENDPOINT, ip).await),
-    };
+    let authenticated =
+        match assertion_check::check(state, assertion, audiences, now, false).await? {
+            Ok(a) => a,
+            Err(refusal) => return Err(assertion_check::refuse(state, refusal, ENDPOINT, ip).await),
+        };
     let ttl = state.config.agent_token_ttl;
     let token = tokens::issue(TokenKind::AgentAccess).map_err(|e| ApiError::internal(&e))?;
     let jti_expires_at =
@@ -47,12 +48,22 @@ pub async fn exchange(
             token_hash: &token.hash.0,
             expires_at: now + ttl,
             now,
+            touch: authenticated.entry.take_touch(now),
         },
     )
     .await?;
-    if recorded.is_err() {
-        let refusal = Refusal::invalid("replayed_jti", Some(authenticated.agent));
-        return Err(assertion_check::refuse(state, refusal, ENDPOINT, ip).await);
+    match recorded {
+        Exchanged::Issued => {}
+        Exchanged::Replayed => {
+            let refusal = Refusal::invalid("replayed_jti", Some(authenticated.agent));
+            return Err(assertion_check::refuse(state, refusal, ENDPOINT, ip).await);
+        }
+        Exchanged::NotActive => {
+            let (reason, agent) =
+                assertion_check::stale_reason(state, authenticated.agent.id).await?;
+            let refusal = Refusal::invalid(reason, agent);
+            return Err(assertion_check::refuse(state, refusal, ENDPOINT, ip).await);
+        }
     }
     state
         .audit

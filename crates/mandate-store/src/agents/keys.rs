@@ -89,6 +89,55 @@ pub async fn active(db: &Db, agent_id: Uuid) -> Result<Vec<AgentKey>, StoreError
     Ok(rows.into_iter().map(from_row).collect())
 }
 
+/// The agent (any workspace) with its active keys, in one query: what an assertion check needs.
+pub async fn agent_with_active_keys(
+    db: &Db,
+    agent_id: Uuid,
+) -> Result<Option<(super::Agent, Vec<AgentKey>)>, StoreError> {
+    let rows = on_pool!(db, pool => sqlx::query_as::<_, (
+        Uuid, Uuid, String, String, Option<Uuid>, String, OffsetDateTime, Option<OffsetDateTime>,
+        Option<Uuid>, Option<String>, Option<String>, Option<String>, Option<String>,
+        Option<OffsetDateTime>, Option<OffsetDateTime>,
+    )>(
+        "SELECT a.id, a.workspace_id, a.name, a.description, a.owner_id, a.status, a.created_at, a.last_seen_at, \
+                k.id, k.kid, k.alg, k.thumbprint, k.public_jwk, k.created_at, k.last_used_at \
+         FROM agents a LEFT JOIN agent_keys k ON k.agent_id = a.id AND k.revoked_at IS NULL \
+         WHERE a.id = $1 ORDER BY k.created_at DESC")
+        .bind(agent_id)
+        .fetch_all(pool)
+        .await)?;
+    let mut agent = None;
+    let mut keys = Vec::new();
+    for r in rows {
+        if agent.is_none() {
+            agent = Some(super::from_row((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7))?);
+        }
+        // LEFT JOIN: a pending agent comes back with NULL key columns.
+        if let (
+            Some(id),
+            Some(kid),
+            Some(alg),
+            Some(thumbprint),
+            Some(public_jwk),
+            Some(created_at),
+        ) = (r.8, r.9, r.10, r.11, r.12, r.13)
+        {
+            keys.push(AgentKey {
+                id,
+                agent_id,
+                kid,
+                alg,
+                thumbprint,
+                public_jwk,
+                created_at,
+                last_used_at: r.14,
+                revoked_at: None,
+            });
+        }
+    }
+    Ok(agent.map(|a| (a, keys)))
+}
+
 /// Add a key to an enrolled agent (a rotation); Conflict when an active key has its kid.
 pub async fn add(
     db: &Db,

@@ -4,7 +4,7 @@
 use mandate_store::Db;
 use mandate_store::agents::bootstrap::{self, EnrollRefused, NewSecret};
 use mandate_store::agents::keys::{self, NewKey};
-use mandate_store::agents::tokens::{self, Exchange, Replayed};
+use mandate_store::agents::tokens::{self, Exchange, Exchanged};
 use mandate_store::agents::{self, AgentChanges, AgentStatus, NewAgent};
 use mandate_store::people::setup;
 use mandate_store::people::users::NewUser;
@@ -105,7 +105,7 @@ async fn a_jti_is_taken_once_and_revoking_a_key_ends_its_tokens(db: &Db) {
         .unwrap()
         .unwrap();
     let key_id = keys::active(db, agent.id).await.unwrap()[0].id;
-    let exchange = |jti: &'static str, hash: &'static [u8; 32]| Exchange {
+    let exchange = |jti: &'static str, hash: &'static [u8; 32], touch: bool| Exchange {
         agent_id: agent.id,
         key_id,
         jti,
@@ -113,18 +113,28 @@ async fn a_jti_is_taken_once_and_revoking_a_key_ends_its_tokens(db: &Db) {
         token_hash: hash,
         expires_at: now + Duration::hours(2),
         now,
+        touch,
     };
     assert_eq!(
-        tokens::exchange(db, exchange("j1", &[7; 32]))
+        tokens::exchange(db, exchange("j1", &[7; 32], true))
             .await
             .unwrap(),
-        Ok(())
+        Exchanged::Issued
     );
+    // Both paths (PostgreSQL has a one-statement one without the touch) refuse a replay.
+    for touch in [true, false] {
+        assert_eq!(
+            tokens::exchange(db, exchange("j1", &[8; 32], touch))
+                .await
+                .unwrap(),
+            Exchanged::Replayed
+        );
+    }
     assert_eq!(
-        tokens::exchange(db, exchange("j1", &[8; 32]))
+        tokens::exchange(db, exchange("j2", &[9; 32], false))
             .await
             .unwrap(),
-        Err(Replayed)
+        Exchanged::Issued
     );
     // The refused exchange wrote nothing.
     assert!(tokens::by_token_hash(db, &[8; 32]).await.unwrap().is_none());
@@ -146,6 +156,15 @@ async fn a_jti_is_taken_once_and_revoking_a_key_ends_its_tokens(db: &Db) {
     .unwrap();
     let owner = tokens::by_token_hash(db, &[7; 32]).await.unwrap().unwrap();
     assert_eq!(owner.agent_status, AgentStatus::Disabled);
+    // A writer whose view is stale is stopped by the write itself, and records no jti.
+    for touch in [true, false] {
+        assert_eq!(
+            tokens::exchange(db, exchange("j3", &[10; 32], touch))
+                .await
+                .unwrap(),
+            Exchanged::NotActive
+        );
+    }
     let enabled = agents::update(
         db,
         agent.workspace_id,
@@ -162,7 +181,7 @@ async fn a_jti_is_taken_once_and_revoking_a_key_ends_its_tokens(db: &Db) {
     assert!(tokens::by_token_hash(db, &[7; 32]).await.unwrap().is_none());
     assert!(keys::revoke(db, agent.id, "k1", now).await.is_err());
     // Past their windows, jtis are forgotten.
-    assert_eq!(tokens::count_jtis(db).await.unwrap(), 1);
+    assert_eq!(tokens::count_jtis(db).await.unwrap(), 2);
     tokens::delete_expired(db, now + Duration::minutes(3))
         .await
         .unwrap();

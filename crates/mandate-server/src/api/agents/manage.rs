@@ -170,6 +170,7 @@ async fn update(
         },
     )
     .await?;
+    app.agent_keys.forget(id);
     let audit_id = app
         .audit
         .record(
@@ -198,6 +199,7 @@ async fn remove(
 ) -> Result<Json<Value>, ApiError> {
     let id = agent_id(&id)?;
     agents::delete(&app.db, principal.workspace_id, id).await?;
+    app.agent_keys.forget(id);
     let audit_id = app
         .audit
         .record(
@@ -269,6 +271,7 @@ async fn revoke_key(
         return Err(ApiError::not_found("agent not found"));
     }
     let key = keys::revoke(&app.db, id, &kid, OffsetDateTime::now_utc()).await?;
+    app.agent_keys.forget(id);
     let audit_id = app
         .audit
         .record(

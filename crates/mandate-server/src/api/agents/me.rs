@@ -41,6 +41,7 @@ pub async fn revoke_key(
             .with_hint("add a new key first (POST /v1/agents/keys), or ask an admin for a new bootstrap secret"));
     }
     let key = keys::revoke(&state.db, agent.agent_id, &kid, OffsetDateTime::now_utc()).await?;
+    state.agent_keys.forget(agent.agent_id);
     let audit_id = state
         .audit
         .record(

@@ -12,6 +12,7 @@ people_suite!(
     enroll_exchange_call_and_replay_on_two_replicas,
     a_bootstrap_secret_works_once_even_on_two_replicas_at_once,
     rotation_revocation_disabling_and_deletion_end_tokens,
+    a_replica_with_a_stale_key_cache_issues_nothing,
 );
 
 async fn me(base: &str, token: &str) -> (u16, serde_json::Value) {
@@ -288,4 +289,78 @@ async fn rotation_revocation_disabling_and_deletion_end_tokens(backend: Backend)
     let (s, v, _) = token_json(&instance.base, &host.assertion()).await;
     assert_eq!((s, v["error"].as_str()), (401, Some("invalid_client")));
     instance.stop().await;
+}
+
+/// Replica 1 caches the agent's keys; the agent is changed through replica 2. The write on
+/// replica 1 re-checks the database, so its stale cache buys nothing; a key added elsewhere is
+/// found by one fresh read.
+async fn a_replica_with_a_stale_key_cache_issues_nothing(backend: Backend) {
+    let first = start(backend).await;
+    let second = first.replica().await;
+    let mut owner = second.owner("owner@example.com").await;
+    let agent = enrolled_agent(&first, &mut owner, "cached", SigningAlg::Es256).await;
+    let both = json!([
+        format!("{}/v1/agents/token", first.base),
+        format!("{}/v1/agents/token", second.base),
+    ]);
+    let assertion = || agent.assertion_with(|c| c["aud"] = both.clone());
+    // Replica 1 now has the agent cached.
+    let (s, v, _) = token_json(&first.base, &assertion()).await;
+    assert_eq!(s, 200, "{v}");
+
+    let path = format!("/v1/agents/{}", agent.id);
+    let (s, _, _) = owner
+        .send(Method::PATCH, &path, Some(json!({"status": "disabled"})))
+        .await;
+    assert_eq!(s, 200);
+    let (s, v, _) = token_json(&first.base, &assertion()).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{v}"
+    );
+    let reasons = audit_reasons(&mut owner, "agent.assertion.refused", &agent.id, 1).await;
+    assert_eq!(reasons, ["agent_disabled"]);
+    let (s, _, _) = owner
+        .send(Method::PATCH, &path, Some(json!({"status": "active"})))
+        .await;
+    assert_eq!(s, 200);
+    let (s, v, _) = token_json(&first.base, &assertion()).await;
+    assert_eq!(s, 200, "enabled again: {v}");
+
+    // The key revoked through replica 2 (after a rotation there): replica 1 refuses it.
+    let new_key = SigningKey::generate(SigningAlg::EdDsa, "cached-key-2").unwrap();
+    let bound = agent.assertion_with(|c| {
+        c["aud"] = json!(format!("{}/v1/agents/keys", second.base));
+        c["cnf"] = json!({ "jkt": new_key.thumbprint() });
+    });
+    let (s, v, _) = agent_request(
+        &second.base,
+        Method::POST,
+        "/v1/agents/keys",
+        None,
+        Some(json!({ "clientAssertion": bound, "publicKey": new_key.public_jwk() })),
+        None,
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, _, _) = owner
+        .send(Method::DELETE, &format!("{path}/keys/cached-key-1"), None)
+        .await;
+    assert_eq!(s, 200);
+    let (s, v, _) = token_json(&first.base, &assertion()).await;
+    assert_eq!(s, 401, "the revoked key, cached on replica 1: {v}");
+    let reasons = audit_reasons(&mut owner, "agent.assertion.refused", &agent.id, 2).await;
+    // Replica 1 verified the signature with its cached copy of the key; the write said no.
+    assert_eq!(reasons[0], "key_revoked", "{reasons:?}");
+    // The key added on replica 2 works on replica 1.
+    let rotated = AgentHost {
+        id: agent.id.clone(),
+        key: new_key,
+        base: first.base.clone(),
+    };
+    let (s, v, _) = token_json(&first.base, &rotated.assertion()).await;
+    assert_eq!(s, 200, "{v}");
+    second.stop().await;
+    first.stop().await;
 }
