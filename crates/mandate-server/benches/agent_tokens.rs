@@ -155,8 +155,87 @@ async fn run(label: &str, url: String, dir: &std::path::Path, load: Load) {
             );
         }
     }
+    if which_wrk() {
+        let assertions: Vec<String> = (0..WRK_ASSERTIONS)
+            .map(|n| sign(exchanges + 1_000 + n))
+            .collect();
+        wrk(label, &base, dir, &assertions, clients, agent_count);
+    }
     let _ = stop.send(());
     running.await.unwrap().unwrap();
+}
+
+/// Enough single-use assertions for a 10-second wrk run at well over the target.
+const WRK_ASSERTIONS: usize = 60_000;
+const WRK_SCRIPT: &str = r#"
+local assertions = {}
+local n = 0
+init = function(args)
+  for line in io.lines(args[1]) do assertions[#assertions + 1] = line end
+end
+request = function()
+  n = n + 1
+  -- Past the end the last one repeats and is refused as a replay: counted as non-2xx.
+  local a = assertions[n] or assertions[#assertions]
+  local ip = n + 4000000
+  local body = '{"grant_type":"client_assertion","client_assertion_type":"urn:ietf:params:oauth:client-assertion-type:jwt-bearer","client_assertion":"' .. a .. '"}'
+  local headers = {}
+  headers["Content-Type"] = "application/json"
+  headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.floor(ip / 65536) % 256, math.floor(ip / 256) % 256, ip % 256)
+  return wrk.format("POST", "/v1/agents/token", headers, body)
+end
+"#;
+
+fn which_wrk() -> bool {
+    std::process::Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_ok()
+}
+
+/// The same exchanges driven by wrk (C, one thread): the server's figure without a Rust
+/// client sharing the cores.
+fn wrk(
+    label: &str,
+    base: &str,
+    dir: &std::path::Path,
+    assertions: &[String],
+    clients: usize,
+    agents: usize,
+) {
+    let file = dir.join(format!("{label}-assertions.txt"));
+    std::fs::write(&file, assertions.join("\n")).unwrap();
+    let script = dir.join("token.lua");
+    std::fs::write(&script, WRK_SCRIPT).unwrap();
+    let out = std::process::Command::new("wrk")
+        .args(["-t1", &format!("-c{clients}"), "-d10s", "--latency", "-s"])
+        .arg(&script)
+        .arg(format!("{base}/v1/agents/token"))
+        .arg("--")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let pick = |prefix: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_default()
+    };
+    println!(
+        "{label:<10} wrk, {clients} connections, {agents} agents: {} | {} | p50 {} | p99 {}",
+        pick("Requests/sec"),
+        {
+            let refused = pick("Non-2xx");
+            if refused.is_empty() {
+                "every answer 200".to_string()
+            } else {
+                refused
+            }
+        },
+        pick("50%"),
+        pick("99%"),
+    );
 }
 
 #[derive(Clone, Copy)]

@@ -180,6 +180,7 @@ async fn connect_postgres(
     options: &DbOptions,
 ) -> Result<Db, StoreError> {
     let pool = PgPoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(options.max_connections)
         .acquire_timeout(options.connect_timeout)
         .connect_with(opts)
