@@ -12,6 +12,24 @@ pub struct Hits {
     pub window_ends: OffsetDateTime,
 }
 
+/// The upsert that counts one hit: `$1` bucket, `$2` window start; returns the count. Also a
+/// part of larger statements (`agents::tokens::exchange` on PostgreSQL).
+pub(crate) const HIT: &str = "INSERT INTO rate_limit_windows (bucket, window_start, hits) VALUES ($1, $2, 1) \
+     ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit_windows.hits + 1 \
+     RETURNING hits";
+
+/// The window of length `window` that contains `now`: its start and end.
+pub fn window_of(
+    window: Duration,
+    now: OffsetDateTime,
+) -> Result<(OffsetDateTime, OffsetDateTime), StoreError> {
+    let length = window.whole_seconds().max(1);
+    let start_unix = now.unix_timestamp().div_euclid(length) * length;
+    let start = OffsetDateTime::from_unix_timestamp(start_unix)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok((start, start + Duration::seconds(length)))
+}
+
 /// Count one hit on `bucket` in the window of length `window` that contains `now`.
 pub async fn hit(
     db: &Db,
@@ -19,21 +37,15 @@ pub async fn hit(
     window: Duration,
     now: OffsetDateTime,
 ) -> Result<Hits, StoreError> {
-    let length = window.whole_seconds().max(1);
-    let start_unix = now.unix_timestamp().div_euclid(length) * length;
-    let start = OffsetDateTime::from_unix_timestamp(start_unix)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let count = on_pool!(db, pool => sqlx::query_scalar::<_, i32>(
-        "INSERT INTO rate_limit_windows (bucket, window_start, hits) VALUES ($1, $2, 1) \
-         ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit_windows.hits + 1 \
-         RETURNING hits")
+    let (start, window_ends) = window_of(window, now)?;
+    let count = on_pool!(db, pool => sqlx::query_scalar::<_, i32>(HIT)
         .bind(bucket)
         .bind(to_db_precision(start))
         .fetch_one(pool)
         .await)?;
     Ok(Hits {
         count: i64::from(count),
-        window_ends: start + Duration::seconds(length),
+        window_ends,
     })
 }
 

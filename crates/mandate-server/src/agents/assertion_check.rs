@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use super::key_cache::{self, AgentKeys, Source};
 use crate::audit::{Actor, AuditEvent, Outcome, actions};
+use crate::auth::limits::Pending;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -71,13 +72,16 @@ impl Refusal {
 }
 
 /// Check `assertion`. `fresh` reads the agent from the database instead of the key cache (for a
-/// key rotation, whose write does not re-check the signing key).
+/// key rotation, whose write does not re-check the signing key). A `pending` rate-limit hit is
+/// counted before any database read (so reads never outrun the limit); with a cached agent it
+/// stays pending for the caller's write.
 pub async fn check(
     state: &AppState,
     assertion: &str,
     audiences: &[String],
     now: OffsetDateTime,
     fresh: bool,
+    pending: &mut Option<Pending>,
 ) -> Result<Result<Authenticated, Refusal>, ApiError> {
     let parsed = match UnverifiedAssertion::parse(assertion) {
         Ok(parsed) => parsed,
@@ -89,8 +93,20 @@ pub async fn check(
     };
     let mut fresh = fresh;
     loop {
-        let Some((entry, source)) = key_cache::load(state, parsed.agent_id, fresh).await? else {
-            return Ok(Err(Refusal::invalid("unknown_agent", None)));
+        let cached = if fresh {
+            None
+        } else {
+            key_cache::cached(state, parsed.agent_id)
+        };
+        let (entry, source) = match cached {
+            Some(entry) => (entry, Source::Cache),
+            None => {
+                Pending::count(pending, &state.db, now).await?;
+                match key_cache::read(state, parsed.agent_id).await? {
+                    Some(entry) => (entry, Source::Database),
+                    None => return Ok(Err(Refusal::invalid("unknown_agent", None))),
+                }
+            }
         };
         let agent = entry.agent.clone();
         match agent.status {
@@ -140,12 +156,12 @@ pub async fn stale_reason(
     agent_id: uuid::Uuid,
 ) -> Result<(&'static str, Option<Agent>), ApiError> {
     state.agent_keys.forget(agent_id);
-    Ok(match key_cache::load(state, agent_id, true).await? {
+    Ok(match key_cache::read(state, agent_id).await? {
         None => ("unknown_agent", None),
-        Some((entry, _)) if entry.agent.status != AgentStatus::Active => {
+        Some(entry) if entry.agent.status != AgentStatus::Active => {
             ("agent_disabled", Some(entry.agent.clone()))
         }
-        Some((entry, _)) => ("key_revoked", Some(entry.agent.clone())),
+        Some(entry) => ("key_revoked", Some(entry.agent.clone())),
     })
 }
 

@@ -102,16 +102,14 @@ pub enum Source {
     Database,
 }
 
-/// The agent and its active keys: from the cache unless `fresh`, else from the database (and
-/// cached when the agent is active). None: no such agent.
-pub async fn load(
-    state: &AppState,
-    id: Uuid,
-    fresh: bool,
-) -> Result<Option<(Arc<AgentKeys>, Source)>, ApiError> {
-    if !fresh && let Some(entry) = state.agent_keys.get(id) {
-        return Ok(Some((entry, Source::Cache)));
-    }
+/// The cached agent, if this replica has a fresh entry (no I/O).
+pub fn cached(state: &AppState, id: Uuid) -> Option<Arc<AgentKeys>> {
+    state.agent_keys.get(id)
+}
+
+/// The agent and its active keys from the database, cached when the agent is active. None: no
+/// such agent.
+pub async fn read(state: &AppState, id: Uuid) -> Result<Option<Arc<AgentKeys>>, ApiError> {
     let Some((agent, keys)) = keys::agent_with_active_keys(&state.db, id).await? else {
         state.agent_keys.forget(id);
         return Ok(None);
@@ -122,5 +120,5 @@ pub async fn load(
     } else {
         state.agent_keys.forget(id);
     }
-    Ok(Some((entry, Source::Database)))
+    Ok(Some(entry))
 }

@@ -35,11 +35,11 @@ pub async fn add_key(
     let new_key =
         AgentPublicKey::from_jwk(public_key).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let now = OffsetDateTime::now_utc();
-    let authenticated = match assertion_check::check(state, assertion, audiences, now, true).await?
-    {
-        Ok(a) => a,
-        Err(refusal) => return Err(assertion_check::refuse(state, refusal, ENDPOINT, ip).await),
-    };
+    let authenticated =
+        match assertion_check::check(state, assertion, audiences, now, true, &mut None).await? {
+            Ok(a) => a,
+            Err(refusal) => return Err(assertion_check::refuse(state, refusal, ENDPOINT, ip).await),
+        };
     if authenticated.checked.claims["cnf"]["jkt"].as_str() != Some(new_key.thumbprint.as_str()) {
         let refusal = Refusal::invalid("cnf_jkt_not_the_new_key", Some(authenticated.agent));
         return Err(assertion_check::refuse(state, refusal, ENDPOINT, ip).await);

@@ -69,18 +69,48 @@ pub const LOGIN_LOCKOUT: LockoutRule = LockoutRule {
     lock_for: Duration::minutes(15),
 };
 
+impl Limit {
+    /// The counter's name for `key` (usually the client's IP).
+    pub fn bucket(self, key: &str) -> String {
+        format!("{}:{key}", self.name)
+    }
+}
+
 /// Count one attempt; 429 with `Retry-After` once over the limit.
 pub async fn check(db: &Db, limit: Limit, key: &str, now: OffsetDateTime) -> Result<(), ApiError> {
-    let bucket = format!("{}:{key}", limit.name);
-    let hits = rate_limits::hit(db, &bucket, limit.window, now).await?;
+    let hits = rate_limits::hit(db, &limit.bucket(key), limit.window, now).await?;
     if hits.count > limit.max {
-        let wait = (hits.window_ends - now).whole_seconds().max(1) as u64;
-        return Err(ApiError::too_many(
-            "too many attempts; try again later",
-            wait,
-        ));
+        return Err(over_limit(hits.window_ends, now));
     }
     Ok(())
+}
+
+/// The 429 for a full window ending at `window_ends`.
+pub fn over_limit(window_ends: OffsetDateTime, now: OffsetDateTime) -> ApiError {
+    let wait = (window_ends - now).whole_seconds().max(1) as u64;
+    ApiError::too_many("too many attempts; try again later", wait)
+}
+
+/// A hit not counted yet: counted by whatever comes first, a database read, a refusal, or the
+/// write the request was for (which counts it in the same statement on PostgreSQL).
+#[derive(Clone, Debug)]
+pub struct Pending {
+    pub limit: Limit,
+    pub key: String,
+}
+
+impl Pending {
+    /// Count it now if it is still pending.
+    pub async fn count(
+        slot: &mut Option<Pending>,
+        db: &Db,
+        now: OffsetDateTime,
+    ) -> Result<(), ApiError> {
+        match slot.take() {
+            Some(p) => check(db, p.limit, &p.key, now).await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// The answer while an account is locked. Same for every address, known or not.

@@ -20,6 +20,17 @@ pub struct Exchange<'a> {
     /// Also record the use on the key and the agent (the caller asks at most once a minute:
     /// two fewer writes on the hot path).
     pub touch: bool,
+    /// A rate-limit hit not yet counted for this request: counted here, before anything is
+    /// written, and nothing is written when it is over the limit.
+    pub hit: Option<Hit<'a>>,
+}
+
+/// A rate-limit hit to count with the exchange.
+#[derive(Clone, Copy, Debug)]
+pub struct Hit<'a> {
+    pub bucket: &'a str,
+    pub window: time::Duration,
+    pub max: i64,
 }
 
 /// The assertion's `jti` was used before.
@@ -36,17 +47,30 @@ pub enum Exchanged {
     /// The agent is not active (disabled or deleted) or the key is revoked, as of this write:
     /// nothing written. The caller's view of the agent was stale.
     NotActive,
+    /// The rate limit's window is full (the hit was counted); nothing else written.
+    RateLimited { window_ends: OffsetDateTime },
 }
 
 /// The condition every write re-checks, whatever the caller read before: the agent is active
 /// and the key not revoked.
 const STILL_ACTIVE: &str = "SELECT 1 FROM agents a JOIN agent_keys k ON k.agent_id = a.id \
      WHERE a.id = $1 AND a.status = 'active' AND k.id = $5 AND k.revoked_at IS NULL";
+/// The same with the numbering of the one-statement exchange (`$3` agent, `$7` key).
+const STILL_ACTIVE_AT: &str = "SELECT 1 FROM agents a JOIN agent_keys k ON k.agent_id = a.id \
+     WHERE a.id = $3 AND a.status = 'active' AND k.id = $7 AND k.revoked_at IS NULL";
 
 /// Record the `jti` and store the token, if the agent is still active and the key not revoked.
 pub async fn exchange(db: &Db, x: Exchange<'_>) -> Result<Exchanged, StoreError> {
     if let (Db::Postgres(pool), false) = (db, x.touch) {
         return exchange_in_one_statement(pool, &x).await;
+    }
+    if let Some(hit) = x.hit {
+        let hits = crate::rate_limits::hit(db, hit.bucket, hit.window, x.now).await?;
+        if hits.count > hit.max {
+            return Ok(Exchanged::RateLimited {
+                window_ends: hits.window_ends,
+            });
+        }
     }
     let now = to_db_precision(x.now);
     let a_minute_ago = now - time::Duration::minutes(1);
@@ -104,21 +128,37 @@ pub async fn exchange(db: &Db, x: Exchange<'_>) -> Result<Exchanged, StoreError>
     Ok(outcome?)
 }
 
-/// The hot path on PostgreSQL: both inserts in one statement (one round trip instead of four
-/// for BEGIN, two INSERTs and COMMIT; measured in BENCHMARKS.md). A replayed `jti` fails the
-/// whole statement, so no token is written. SQLite cannot put an INSERT in a CTE, and its
-/// transaction is in process anyway.
+/// The hot path on PostgreSQL, one statement (one round trip instead of up to six: the rate-limit
+/// hit, BEGIN, two INSERTs, COMMIT; measured in BENCHMARKS.md): count the hit, then, if under the
+/// limit and the agent and key are still active, record the `jti` (a replay inserts nothing) and
+/// store the token. SQLite cannot put an INSERT in a CTE, and its transaction is in process.
 async fn exchange_in_one_statement(
     pool: &sqlx::PgPool,
     x: &Exchange<'_>,
 ) -> Result<Exchanged, StoreError> {
+    let (bucket, window_start, window_ends, max) = match x.hit {
+        Some(hit) => {
+            let (start, ends) = crate::rate_limits::window_of(hit.window, x.now)?;
+            (Some(hit.bucket), start, ends, hit.max)
+        }
+        None => (None, x.now, x.now, i64::MAX),
+    };
+    // Without a hit to count, `hit` is one row of 0 (`$1` is NULL: the INSERT is skipped).
     let sql = format!(
-        "WITH active AS ({STILL_ACTIVE}), \
-         used AS (INSERT INTO agent_assertion_jtis (agent_id, jti, expires_at) SELECT $1, $2, $3 FROM active RETURNING agent_id) \
-         INSERT INTO agent_tokens (token_hash, agent_id, key_id, created_at, expires_at) \
-         SELECT $4, agent_id, $5, $6, $7 FROM used"
+        "WITH counted AS ({hit_sql}), \
+         hit AS (SELECT hits FROM counted UNION ALL SELECT 0 WHERE $1::text IS NULL), \
+         active AS ({STILL_ACTIVE_AT} AND (SELECT hits FROM hit) <= $10), \
+         used AS (INSERT INTO agent_assertion_jtis (agent_id, jti, expires_at) SELECT $3, $4, $5 FROM active \
+                  ON CONFLICT DO NOTHING RETURNING agent_id), \
+         issued AS (INSERT INTO agent_tokens (token_hash, agent_id, key_id, created_at, expires_at) \
+                    SELECT $6, agent_id, $7, $8, $9 FROM used RETURNING 1) \
+         SELECT (SELECT hits FROM hit)::bigint, (SELECT COUNT(*) FROM active), (SELECT COUNT(*) FROM issued)",
+        hit_sql = "INSERT INTO rate_limit_windows (bucket, window_start, hits) SELECT $1, $2, 1 WHERE $1::text IS NOT NULL \
+                   ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit_windows.hits + 1 RETURNING hits",
     );
-    let inserted = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+    let (hits, active, issued): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(bucket)
+        .bind(to_db_precision(window_start))
         .bind(x.agent_id)
         .bind(x.jti)
         .bind(to_db_precision(x.jti_expires_at))
@@ -126,14 +166,18 @@ async fn exchange_in_one_statement(
         .bind(x.key_id)
         .bind(to_db_precision(x.now))
         .bind(to_db_precision(x.expires_at))
-        .execute(pool)
-        .await;
-    match inserted {
-        Ok(done) if done.rows_affected() == 1 => Ok(Exchanged::Issued),
-        Ok(_) => Ok(Exchanged::NotActive),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Exchanged::Replayed),
-        Err(e) => Err(e.into()),
-    }
+        .bind(max)
+        .fetch_one(pool)
+        .await?;
+    Ok(if hits > max {
+        Exchanged::RateLimited { window_ends }
+    } else if issued == 1 {
+        Exchanged::Issued
+    } else if active == 1 {
+        Exchanged::Replayed
+    } else {
+        Exchanged::NotActive
+    })
 }
 
 /// Record a `jti` alone (an assertion that adds a key rather than getting a token).

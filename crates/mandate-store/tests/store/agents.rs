@@ -114,6 +114,7 @@ async fn a_jti_is_taken_once_and_revoking_a_key_ends_its_tokens(db: &Db) {
         expires_at: now + Duration::hours(2),
         now,
         touch,
+        hit: None,
     };
     assert_eq!(
         tokens::exchange(db, exchange("j1", &[7; 32], true))
@@ -177,11 +178,88 @@ async fn a_jti_is_taken_once_and_revoking_a_key_ends_its_tokens(db: &Db) {
     .await
     .unwrap();
     assert_eq!(enabled.status, AgentStatus::Active);
+    // Counted with the exchange (max 2 in the window): issued, then a replay, then over.
+    for (bucket, touch) in [
+        ("agent_token:10.8.8.1", false),
+        ("agent_token:10.8.8.2", true),
+    ] {
+        let counted = |jti: &'static str, hash: &'static [u8; 32]| Exchange {
+            hit: Some(tokens::Hit {
+                bucket,
+                window: Duration::minutes(1),
+                max: 2,
+            }),
+            ..exchange(jti, hash, touch)
+        };
+        let (first, second): (&'static str, &'static [u8; 32]) = if touch {
+            ("j8", &[15; 32])
+        } else {
+            ("j7", &[14; 32])
+        };
+        assert_eq!(
+            tokens::exchange(db, counted(first, second)).await.unwrap(),
+            Exchanged::Issued
+        );
+        assert_eq!(
+            tokens::exchange(db, counted(first, &[16; 32]))
+                .await
+                .unwrap(),
+            Exchanged::Replayed
+        );
+        assert!(matches!(
+            tokens::exchange(db, counted("j9", &[17; 32]))
+                .await
+                .unwrap(),
+            Exchanged::RateLimited { .. }
+        ));
+        assert!(
+            tokens::by_token_hash(db, &[17; 32])
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
     keys::revoke(db, agent.id, "k1", now).await.unwrap();
     assert!(tokens::by_token_hash(db, &[7; 32]).await.unwrap().is_none());
     assert!(keys::revoke(db, agent.id, "k1", now).await.is_err());
+    // Counted with the exchange: over the limit nothing is written, on both paths.
+    let limited = |jti: &'static str, hash: &'static [u8; 32], touch: bool| Exchange {
+        hit: Some(tokens::Hit {
+            bucket: "agent_token:10.9.9.9",
+            window: Duration::minutes(1),
+            max: 2,
+        }),
+        ..exchange(jti, hash, touch)
+    };
+    assert_eq!(
+        tokens::exchange(db, limited("j4", &[11; 32], false))
+            .await
+            .unwrap(),
+        Exchanged::NotActive,
+        "counted (1 of 2), then refused for the revoked key"
+    );
+    assert_eq!(
+        tokens::exchange(db, limited("j5", &[12; 32], true))
+            .await
+            .unwrap(),
+        Exchanged::NotActive
+    );
+    for touch in [false, true] {
+        assert!(matches!(
+            tokens::exchange(db, limited("j6", &[13; 32], touch))
+                .await
+                .unwrap(),
+            Exchanged::RateLimited { .. }
+        ));
+    }
+    assert!(
+        tokens::by_token_hash(db, &[13; 32])
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Past their windows, jtis are forgotten.
-    assert_eq!(tokens::count_jtis(db).await.unwrap(), 2);
+    assert_eq!(tokens::count_jtis(db).await.unwrap(), 4);
     tokens::delete_expired(db, now + Duration::minutes(3))
         .await
         .unwrap();

@@ -138,14 +138,15 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    limits::check(
-        &state.db,
-        limits::AGENT_TOKEN_PER_IP,
-        &ip.to_string(),
-        OffsetDateTime::now_utc(),
-    )
-    .await?;
-    let assertion = assertion_of(parse_token_request(&headers, &body)?)?;
+    // The limit is counted by the exchange (see there); a malformed request counts here.
+    let assertion = match parse_token_request(&headers, &body).and_then(assertion_of) {
+        Ok(assertion) => assertion,
+        Err(e) => {
+            let now = OffsetDateTime::now_utc();
+            limits::check(&state.db, limits::AGENT_TOKEN_PER_IP, &ip.to_string(), now).await?;
+            return Err(e);
+        }
+    };
     let audiences = audience::accepted(&state.config, &headers, token_exchange::ENDPOINT);
     let issued = token_exchange::exchange(&state, &assertion, &audiences, ip).await?;
     let mut response = Json(json!({

@@ -12,6 +12,7 @@ use crate::people::{Backend, people_suite};
 
 people_suite!(
     enrollment_and_token_limits_hold_across_replicas,
+    the_token_limit_counts_good_exchanges_too,
     agent_tokens_are_refused_on_every_management_route,
 );
 
@@ -69,6 +70,53 @@ async fn enrollment_and_token_limits_hold_across_replicas(backend: Backend) {
         } else {
             assert_eq!(s, 429, "the 31st exchange in a minute: {v}");
             assert!(headers.contains_key("retry-after"));
+        }
+    }
+    replica.stop().await;
+    instance.stop().await;
+}
+
+/// Good assertions of a cached agent are counted by the write itself (one statement on
+/// PostgreSQL): the 31st in a minute from one address gets 429 and no token, on either replica.
+async fn the_token_limit_counts_good_exchanges_too(backend: Backend) {
+    let instance = start(backend).await;
+    let replica = instance.replica().await;
+    let mut owner = instance.owner("owner@example.com").await;
+    let agent = enrolled_agent(&instance, &mut owner, "busy", SigningAlg::Es256).await;
+    let both = json!([
+        format!("{}/v1/agents/token", instance.base),
+        format!("{}/v1/agents/token", replica.base),
+    ]);
+    // Both replicas cache the agent first (from other addresses).
+    for base in [&instance.base, &replica.base] {
+        let (s, v, _) = token_json(base, &agent.assertion_with(|c| c["aud"] = both.clone())).await;
+        assert_eq!(s, 200, "{v}");
+    }
+    at_the_start_of_a_minute().await;
+    let bases = [instance.base.clone(), replica.base.clone()];
+    for i in 0..31 {
+        let assertion = agent.assertion_with(|c| c["aud"] = both.clone());
+        let (s, v, headers) = agent_request(
+            &bases[i % 2],
+            Method::POST,
+            "/v1/agents/token",
+            None,
+            Some(json!({
+                "grant_type": "client_assertion",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": assertion,
+            })),
+            Some("10.250.0.3"),
+        )
+        .await;
+        if i < 30 {
+            assert_eq!(s, 200, "exchange {i}: {v}");
+        } else {
+            assert_eq!(s, 429, "the 31st good exchange in a minute: {v}");
+            assert!(headers.contains_key("retry-after"));
+            // Over the limit nothing was written: the same assertion works from elsewhere.
+            let (s, v, _) = token_json(&bases[0], &assertion).await;
+            assert_eq!(s, 200, "{v}");
         }
     }
     replica.stop().await;
