@@ -5,6 +5,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod http;
 pub mod jobs;

@@ -71,6 +71,13 @@ impl Server {
             None => {}
         }
 
+        // Before any connection: a catalog mistake is a configuration error.
+        let catalog =
+            crate::connections::catalog::Catalog::load(config.provider_catalog_file.as_deref())
+                .map_err(|e| {
+                    ConfigError::new("provider catalog (PROVIDER_CATALOG_FILE)", e.to_string())
+                })?;
+
         let db = Db::connect(&config.database_options()).await?;
         let report = db.migrate().await?;
         tracing::info!(
@@ -119,6 +126,7 @@ impl Server {
             passwords,
             passkeys,
             agent_keys: Default::default(),
+            catalog: std::sync::Arc::new(catalog),
         };
         let app = http::with_middleware(
             crate::api::routes(&state).with_state(state.clone()),

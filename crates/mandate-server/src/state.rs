@@ -10,6 +10,7 @@ use crate::audit::AuditLog;
 use crate::auth::passkeys::Passkeys;
 use crate::auth::passwords::Passwords;
 use crate::config::Config;
+use crate::connections::catalog::Catalog;
 use crate::signing::SigningKeys;
 use crate::vault::Vault;
 
@@ -25,4 +26,6 @@ pub struct AppState {
     pub passkeys: Passkeys,
     /// Agents' public keys for the token exchange (a per-replica hint; see its module).
     pub agent_keys: Arc<AgentKeyCache>,
+    /// The provider catalog, validated at start.
+    pub catalog: Arc<Catalog>,
 }

@@ -82,6 +82,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     pub agent_token_ttl: Duration,
     pub bootstrap_secret_ttl: Duration,
+    /// Provider entries over the embedded catalog.
+    pub provider_catalog_file: Option<PathBuf>,
     pub ssrf_allow_private: bool,
     pub max_request_body_bytes: usize,
     pub shutdown_grace: Duration,
@@ -229,6 +231,9 @@ impl Config {
             bootstrap_secret_ttl: Duration::from_secs(
                 p.ranged("bootstrap_secret_ttl_hours", 1, 168)? * 3600,
             ),
+            provider_catalog_file: p
+                .optional("provider_catalog_file")
+                .map(|v| PathBuf::from(v.text.trim())),
             ssrf_allow_private: p.boolean("ssrf_allow_private")?,
             max_request_body_bytes: p.ranged("max_request_body_bytes", 1024, 1 << 30)? as usize,
             shutdown_grace: Duration::from_secs(p.ranged("shutdown_grace_seconds", 0, 3600)?),

@@ -289,6 +289,12 @@ pub const SETTINGS: &[Setting] = &[
         Some("1"),
         "Lifetime of agent bootstrap secrets, in hours (1-168).",
     ),
+    setting(
+        "provider_catalog_file",
+        "PROVIDER_CATALOG_FILE",
+        None,
+        "TOML file of provider entries over the embedded catalog (same shape; an existing id is replaced, a new one added). Checked at start.",
+    ),
     secret(
         "setup_token",
         "SETUP_TOKEN",

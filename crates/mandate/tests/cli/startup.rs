@@ -35,6 +35,13 @@ fn bad_configuration_stops_the_start_with_one_clear_line() {
     let toml = dir.path().join("mandate.toml");
     std::fs::write(&toml, "port = 8080\nprot = 1\n").unwrap();
     let toml = toml.to_str().unwrap().to_string();
+    let catalog = dir.path().join("providers.toml");
+    std::fs::write(
+        &catalog,
+        "[[provider]]\nid = \"openai\"\nname = \"OpenAI\"\nauth = \"api_key\"\napi_hosts = [\"https://api.openai.com\"]\ninject = { kind = \"bearer\" }\n",
+    )
+    .unwrap();
+    let catalog = catalog.to_str().unwrap().to_string();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_port = taken.local_addr().unwrap().port().to_string();
     let zero_key = "0".repeat(64);
@@ -65,6 +72,12 @@ fn bad_configuration_stops_the_start_with_one_clear_line() {
             vec!["--config", &toml, "serve"],
             2,
             "is not a known setting",
+        ),
+        (
+            vec![("PROVIDER_CATALOG_FILE", &catalog)],
+            vec!["serve"],
+            2,
+            "mandate: configuration error: provider catalog (PROVIDER_CATALOG_FILE): provider `openai`, field `api_hosts`",
         ),
         (
             vec![("ENCRYPTION_KEY_FILE", "/nonexistent/kek")],
