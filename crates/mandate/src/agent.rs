@@ -5,7 +5,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{IsTerminal, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -278,6 +278,18 @@ struct Credentials {
 }
 
 fn load(path: &Path) -> Result<Credentials, String> {
+    // As ssh does with private keys: a key others can read is refused, not used.
+    let mode = fs::metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} is readable by others (mode {:o}); `chmod 600` it (and consider the key exposed)",
+            path.display(),
+            mode & 0o777
+        ));
+    }
     let text = Zeroizing::new(
         fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
     );
