@@ -8,6 +8,7 @@
 pub mod agents;
 pub mod audit;
 pub mod change_bus;
+pub mod connections;
 pub mod data_keys;
 mod db;
 mod error;

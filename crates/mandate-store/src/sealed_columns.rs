@@ -47,6 +47,13 @@ pub const ALL: &[SealedColumn] = &[
         kind: "totp_secret",
         scope: Scope::System,
     },
+    SealedColumn {
+        table: "oauth_apps",
+        id_column: "id",
+        column: "client_secret",
+        kind: "oauth_client_secret",
+        scope: Scope::Column("workspace_id"),
+    },
 ];
 
 /// The start of every envelope sealed with data key `kid` (envelopes have one canonical form).

@@ -10,6 +10,7 @@
 mod agents;
 mod audit;
 pub(crate) mod auth;
+mod connections;
 mod health;
 mod keys;
 mod system;
@@ -39,6 +40,7 @@ fn management() -> Router<AppState> {
     Router::new()
         .merge(workspaces::routes())
         .merge(agents::manage::routes())
+        .merge(connections::routes())
         .merge(tokens::routes())
         .merge(audit::routes())
         .merge(keys::routes())

@@ -81,3 +81,9 @@ pub const AGENT_TOKEN_REJECTED: &str = "agent.token.rejected";
 pub const AGENT_KEY_ADDED: &str = "agent.key.added";
 /// An agent key was revoked (by the agent or a person); its tokens end.
 pub const AGENT_KEY_REVOKED: &str = "agent.key.revoked";
+
+/// A workspace registered an OAuth app (never with its secret in the record).
+pub const OAUTH_APP_CREATED: &str = "oauth_app.created";
+/// An OAuth app's name, client id, secret or endpoints changed; `details` says which.
+pub const OAUTH_APP_UPDATED: &str = "oauth_app.updated";
+pub const OAUTH_APP_DELETED: &str = "oauth_app.deleted";

@@ -23,6 +23,7 @@ pub enum Permission {
     ReadKeys,
     RotateKeys,
     ReadConnections,
+    ManageOAuthApps,
     ConnectAccounts,
     DeleteConnections,
     ReadAgents,
@@ -46,7 +47,7 @@ const fn gate(min_role: Role, step_up: bool) -> Gate {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 20] = [
+    pub const ALL: [Permission; 21] = [
         Permission::ReadWorkspace,
         Permission::ManageWorkspace,
         Permission::ReadMembers,
@@ -60,6 +61,7 @@ impl Permission {
         Permission::ReadKeys,
         Permission::RotateKeys,
         Permission::ReadConnections,
+        Permission::ManageOAuthApps,
         Permission::ConnectAccounts,
         Permission::DeleteConnections,
         Permission::ReadAgents,
@@ -85,6 +87,7 @@ impl Permission {
             Permission::ReadKeys => gate(Admin, false),
             Permission::RotateKeys => gate(Owner, true),
             Permission::ReadConnections => gate(Viewer, false),
+            Permission::ManageOAuthApps => gate(Admin, false),
             Permission::ConnectAccounts => gate(Operator, false),
             Permission::DeleteConnections => gate(Operator, true),
             Permission::ReadAgents => gate(Viewer, false),
@@ -111,6 +114,7 @@ impl Permission {
             Permission::ReadKeys => "read keys",
             Permission::RotateKeys => "rotate keys",
             Permission::ReadConnections => "read connections",
+            Permission::ManageOAuthApps => "manage oauth apps",
             Permission::ConnectAccounts => "connect accounts",
             Permission::DeleteConnections => "delete connections",
             Permission::ReadAgents => "read agents",
@@ -184,6 +188,23 @@ pub const ROUTES: &[(Method, &str, Permission)] = &[
         Method::DELETE,
         "/v1/agents/{agentId}/keys/{kid}",
         Permission::ManageAgents,
+    ),
+    (Method::GET, "/v1/oauth-apps", Permission::ReadConnections),
+    (Method::POST, "/v1/oauth-apps", Permission::ManageOAuthApps),
+    (
+        Method::GET,
+        "/v1/oauth-apps/{appId}",
+        Permission::ReadConnections,
+    ),
+    (
+        Method::PATCH,
+        "/v1/oauth-apps/{appId}",
+        Permission::ManageOAuthApps,
+    ),
+    (
+        Method::DELETE,
+        "/v1/oauth-apps/{appId}",
+        Permission::ManageOAuthApps,
     ),
 ];
 

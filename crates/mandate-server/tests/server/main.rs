@@ -62,6 +62,7 @@ macro_rules! backend_suite {
 
 mod agents;
 mod audit;
+mod connections;
 mod http;
 #[cfg(all(feature = "vault-transit", feature = "aws-kms", feature = "azure-kv"))]
 mod kek_providers;

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-pub use validate::CatalogError;
+pub use validate::{CatalogError, check_endpoint, is_host};
 
 const EMBEDDED: &str = include_str!("providers.toml");
 

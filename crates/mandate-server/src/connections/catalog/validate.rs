@@ -60,7 +60,7 @@ fn is_token(name: &str) -> bool {
 }
 
 /// A bare, lower-case DNS name: no scheme, port, path or wildcard.
-fn is_host(host: &str) -> bool {
+pub fn is_host(host: &str) -> bool {
     host.len() <= 253
         && host.contains('.')
         && host.split('.').all(|label| {
@@ -73,9 +73,10 @@ fn is_host(host: &str) -> bool {
         })
 }
 
-/// https, or http to a loopback address (a local test authorization server).
-fn endpoint(p: &Provider, field: &str, value: &str) -> Result<Url, CatalogError> {
-    let url = Url::parse(value).map_err(|_| invalid(p, field, "is not a URL"))?;
+/// An OAuth or API endpoint: https, or http to a loopback address (a local test authorization
+/// server); no credentials in it.
+pub fn check_endpoint(value: &str) -> Result<Url, &'static str> {
+    let url = Url::parse(value).map_err(|_| "is not a URL")?;
     let loopback = match url.host() {
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
         Some(Host::Ipv6(ip)) => ip.is_loopback(),
@@ -85,18 +86,16 @@ fn endpoint(p: &Provider, field: &str, value: &str) -> Result<Url, CatalogError>
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
-        _ => {
-            return Err(invalid(
-                p,
-                field,
-                "must be an https URL (http only for a loopback host)",
-            ));
-        }
+        _ => return Err("must be an https URL (http only for a loopback host)"),
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(p, field, "must not carry credentials"));
+        return Err("must not carry credentials");
     }
     Ok(url)
+}
+
+fn endpoint(p: &Provider, field: &str, value: &str) -> Result<Url, CatalogError> {
+    check_endpoint(value).map_err(|reason| invalid(p, field, reason))
 }
 
 fn provider(p: &Provider) -> Result<(), CatalogError> {

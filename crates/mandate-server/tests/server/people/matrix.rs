@@ -83,6 +83,7 @@ struct Fixtures {
     invite_id: String,
     token_id: String,
     agent_id: String,
+    app_id: String,
 }
 
 impl Fixtures {
@@ -92,6 +93,7 @@ impl Fixtures {
             .replace("{inviteId}", &self.invite_id)
             .replace("{tokenId}", &self.token_id)
             .replace("{agentId}", &self.agent_id)
+            .replace("{appId}", &self.app_id)
     }
 }
 
@@ -165,7 +167,15 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
         .post("/v1/agents", json!({ "name": "fixture agent" }))
         .await;
     assert_eq!(s, 201, "{agent}");
+    let (s, oauth_app) = owner
+        .post(
+            "/v1/oauth-apps",
+            json!({ "provider": "github", "name": "fixture app", "clientId": "Iv1.fixture" }),
+        )
+        .await;
+    assert_eq!(s, 201, "{oauth_app}");
     let fixtures = Fixtures {
+        app_id: oauth_app["id"].as_str().unwrap().to_string(),
         agent_id: agent["id"].as_str().unwrap().to_string(),
         viewer_id: viewer["user"]["id"].as_str().unwrap().to_string(),
         invite_id: invite["id"].as_str().unwrap().to_string(),
@@ -248,7 +258,10 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
         if template.contains('{') {
             // Another workspace's ids are not found, whatever the caller's rights at home.
             let body = match *method {
-                Method::PATCH if template.starts_with("/v1/agents") => {
+                Method::PATCH
+                    if template.starts_with("/v1/agents")
+                        || template.starts_with("/v1/oauth-apps") =>
+                {
                     Some(json!({ "name": "renamed" }))
                 }
                 Method::PATCH => Some(json!({ "role": "viewer" })),
