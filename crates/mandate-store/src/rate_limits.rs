@@ -12,12 +12,6 @@ pub struct Hits {
     pub window_ends: OffsetDateTime,
 }
 
-/// The upsert that counts one hit: `$1` bucket, `$2` window start; returns the count. Also a
-/// part of larger statements (`agents::tokens::exchange` on PostgreSQL).
-pub(crate) const HIT: &str = "INSERT INTO rate_limit_windows (bucket, window_start, hits) VALUES ($1, $2, 1) \
-     ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit_windows.hits + 1 \
-     RETURNING hits";
-
 /// The window of length `window` that contains `now`: its start and end.
 pub fn window_of(
     window: Duration,
@@ -38,7 +32,10 @@ pub async fn hit(
     now: OffsetDateTime,
 ) -> Result<Hits, StoreError> {
     let (start, window_ends) = window_of(window, now)?;
-    let count = on_pool!(db, pool => sqlx::query_scalar::<_, i32>(HIT)
+    let count = on_pool!(db, pool => sqlx::query_scalar::<_, i32>(
+        "INSERT INTO rate_limit_windows (bucket, window_start, hits) VALUES ($1, $2, 1) \
+         ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit_windows.hits + 1 \
+         RETURNING hits")
         .bind(bucket)
         .bind(to_db_precision(start))
         .fetch_one(pool)

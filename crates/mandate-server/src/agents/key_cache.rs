@@ -15,13 +15,12 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::auth::principal::TOUCH_EVERY;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 const MAX_ENTRIES: usize = 10_000;
 const MAX_AGE: Duration = Duration::from_secs(300);
-/// Last use is recorded at most this often.
-const TOUCH_EVERY: time::Duration = time::Duration::minutes(1);
 
 /// An agent with its active keys (public JWKs parsed once).
 pub struct AgentKeys {

@@ -4,17 +4,18 @@
 //! credentials are refused here, as agent tokens are refused on management routes.
 
 use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use mandate_crypto::tokens::{self, TokenHash, TokenKind};
 use mandate_store::agents::{self, AgentStatus, tokens as agent_tokens};
 use serde_json::json;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::{Actor, AuditEvent, Outcome, actions};
+use crate::auth::principal::{self, TOUCH_EVERY};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -62,19 +63,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AgentPrincipal {
 }
 
 fn presented(headers: &HeaderMap) -> Option<&str> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    bearer.or_else(|| {
-        ["x-api-key", "x-goog-api-key"]
-            .iter()
-            .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).map(str::trim))
-    })
+    principal::bearer(headers).or_else(|| principal::api_key(headers).map(str::trim))
 }
 
 fn invalid_token() -> ApiError {
@@ -125,10 +114,7 @@ pub async fn authenticate(
         record_rejection(state, Some((owner.agent_id, owner.workspace_id)), reason).await;
         return Err(invalid_token());
     }
-    if owner
-        .last_seen_at
-        .is_none_or(|at| now - at >= Duration::minutes(1))
-    {
+    if owner.last_seen_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
         agents::touch(&state.db, owner.agent_id, now).await?;
     }
     Ok(AgentPrincipal {

@@ -20,9 +20,9 @@ use crate::state::AppState;
 
 /// How recent a second factor must be for a step-up operation.
 pub const STEP_UP_WINDOW: Duration = Duration::minutes(5);
-/// Sessions and tokens record their last use at most this often (it is shown, not enforced
-/// more precisely than this).
-const TOUCH_EVERY: Duration = Duration::seconds(60);
+/// Sessions, tokens and agents record their last use at most this often (it is shown, not
+/// enforced more precisely than this).
+pub const TOUCH_EVERY: Duration = Duration::seconds(60);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
@@ -154,20 +154,30 @@ fn no_workspace() -> ApiError {
         .with_hint("choose a workspace with PUT /api/auth/session/workspace")
 }
 
-/// The bearer token, if the request has one. Agent tokens are refused outright: agents use
-/// their own routes.
-fn presented_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
-    let bearer = headers
+/// The token of `Authorization: Bearer <token>`, trimmed.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(str::trim);
-    let api_key = ["x-api-key", "x-goog-api-key"]
+        .map(str::trim)
+}
+
+/// The value of `X-API-Key` or `X-Goog-Api-Key` (where LLM SDKs put their key), as sent.
+pub fn api_key(headers: &HeaderMap) -> Option<&str> {
+    ["x-api-key", "x-goog-api-key"]
         .iter()
-        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()));
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+}
+
+/// The bearer token, if the request has one. Agent tokens are refused outright: agents use
+/// their own routes.
+fn presented_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let bearer = bearer(headers);
+    let api_key = api_key(headers);
     for token in bearer.iter().chain(api_key.iter()) {
         if matches!(
             tokens::inspect(token),

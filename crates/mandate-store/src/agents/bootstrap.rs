@@ -78,7 +78,6 @@ pub async fn enroll(
 ) -> Result<Result<Agent, EnrollRefused>, StoreError> {
     let now = to_db_precision(now);
     let key_id = Uuid::now_v7();
-    let agent_sql = format!("SELECT {} FROM agents WHERE id = $1", super::COLUMNS);
     let outcome: Result<Result<Result<Uuid, EnrollRefused>, StoreError>, sqlx::Error> = on_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
         // The claim comes first (it takes the write lock on SQLite): only one transaction
@@ -134,13 +133,8 @@ pub async fn enroll(
         Ok(id) => id,
         Err(refused) => return Ok(Err(refused)),
     };
-    let row = on_pool!(db, pool => sqlx::query_as::<_, super::Row>(sqlx::AssertSqlSafe(agent_sql.as_str()))
-        .bind(agent_id)
-        .fetch_optional(pool)
-        .await)?;
-    let agent = row
-        .map(super::from_row)
-        .transpose()?
+    let agent = super::by_id(db, agent_id)
+        .await?
         .ok_or(StoreError::NotFound("agent"))?;
     Ok(Ok(agent))
 }

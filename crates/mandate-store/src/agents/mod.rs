@@ -64,7 +64,7 @@ type Row = (
     Option<OffsetDateTime>,
 );
 
-pub(crate) const COLUMNS: &str =
+const COLUMNS: &str =
     "id, workspace_id, name, description, owner_id, status, created_at, last_seen_at";
 
 fn from_row(r: Row) -> Result<Agent, StoreError> {
@@ -278,11 +278,13 @@ pub async fn delete(db: &Db, workspace_id: Uuid, id: Uuid) -> Result<(), StoreEr
     Ok(())
 }
 
+/// `$1` agent, `$2` now, `$3` a minute before: last seen, written at most once a minute.
+pub(super) const TOUCH: &str = "UPDATE agents SET last_seen_at = $2 WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $3)";
+
 /// Record that the agent was seen, at most once a minute.
 pub async fn touch(db: &Db, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
     let now = to_db_precision(now);
-    on_pool!(db, pool => sqlx::query(
-        "UPDATE agents SET last_seen_at = $2 WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $3)")
+    on_pool!(db, pool => sqlx::query(TOUCH)
         .bind(id)
         .bind(now)
         .bind(now - time::Duration::minutes(1))

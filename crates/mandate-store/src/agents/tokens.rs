@@ -51,13 +51,14 @@ pub enum Exchanged {
     RateLimited { window_ends: OffsetDateTime },
 }
 
-/// The condition every write re-checks, whatever the caller read before: the agent is active
-/// and the key not revoked.
-const STILL_ACTIVE: &str = "SELECT 1 FROM agents a JOIN agent_keys k ON k.agent_id = a.id \
-     WHERE a.id = $1 AND a.status = 'active' AND k.id = $5 AND k.revoked_at IS NULL";
-/// The same with the numbering of the one-statement exchange (`$3` agent, `$7` key).
-const STILL_ACTIVE_AT: &str = "SELECT 1 FROM agents a JOIN agent_keys k ON k.agent_id = a.id \
-     WHERE a.id = $3 AND a.status = 'active' AND k.id = $7 AND k.revoked_at IS NULL";
+/// The condition every write re-checks, whatever the caller read before: the agent (parameter
+/// `agent`, e.g. `$1`) is active and the key (`key`) not revoked.
+fn still_active(agent: &str, key: &str) -> String {
+    format!(
+        "SELECT 1 FROM agents a JOIN agent_keys k ON k.agent_id = a.id \
+         WHERE a.id = {agent} AND a.status = 'active' AND k.id = {key} AND k.revoked_at IS NULL"
+    )
+}
 
 /// Record the `jti` and store the token, if the agent is still active and the key not revoked.
 pub async fn exchange(db: &Db, x: Exchange<'_>) -> Result<Exchanged, StoreError> {
@@ -76,7 +77,8 @@ pub async fn exchange(db: &Db, x: Exchange<'_>) -> Result<Exchanged, StoreError>
     let a_minute_ago = now - time::Duration::minutes(1);
     let token_sql = format!(
         "INSERT INTO agent_tokens (token_hash, agent_id, key_id, created_at, expires_at) \
-         SELECT $4, $1, $5, $6, $7 WHERE EXISTS ({STILL_ACTIVE})"
+         SELECT $4, $1, $5, $6, $7 WHERE EXISTS ({still_active})",
+        still_active = still_active("$1", "$5"),
     );
     let outcome: Result<Exchanged, sqlx::Error> = on_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
@@ -114,8 +116,7 @@ pub async fn exchange(db: &Db, x: Exchange<'_>) -> Result<Exchanged, StoreError>
                 .bind(a_minute_ago)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "UPDATE agents SET last_seen_at = $2 WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $3)")
+            sqlx::query(super::TOUCH)
                 .bind(x.agent_id)
                 .bind(now)
                 .bind(a_minute_ago)
@@ -147,7 +148,7 @@ async fn exchange_in_one_statement(
     let sql = format!(
         "WITH counted AS ({hit_sql}), \
          hit AS (SELECT hits FROM counted UNION ALL SELECT 0 WHERE $1::text IS NULL), \
-         active AS ({STILL_ACTIVE_AT} AND (SELECT hits FROM hit) <= $10), \
+         active AS ({still_active} AND (SELECT hits FROM hit) <= $10), \
          used AS (INSERT INTO agent_assertion_jtis (agent_id, jti, expires_at) SELECT $3, $4, $5 FROM active \
                   ON CONFLICT DO NOTHING RETURNING agent_id), \
          issued AS (INSERT INTO agent_tokens (token_hash, agent_id, key_id, created_at, expires_at) \
@@ -155,6 +156,7 @@ async fn exchange_in_one_statement(
          SELECT (SELECT hits FROM hit)::bigint, (SELECT COUNT(*) FROM active), (SELECT COUNT(*) FROM issued)",
         hit_sql = "INSERT INTO rate_limit_windows (bucket, window_start, hits) SELECT $1, $2, 1 WHERE $1::text IS NOT NULL \
                    ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit_windows.hits + 1 RETURNING hits",
+        still_active = still_active("$3", "$7"),
     );
     let (hits, active, issued): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(bucket)

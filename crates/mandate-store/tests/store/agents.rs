@@ -52,6 +52,20 @@ async fn agent_with_secret(db: &Db) -> (Uuid, agents::Agent) {
     (owner.id, agent)
 }
 
+async fn set_enabled(db: &Db, agent: &agents::Agent, enabled: bool) -> agents::Agent {
+    agents::update(
+        db,
+        agent.workspace_id,
+        agent.id,
+        AgentChanges {
+            enabled: Some(enabled),
+            ..AgentChanges::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
 async fn a_bootstrap_secret_enrolls_once_under_concurrent_use(db: &Db) {
     let (_, agent) = agent_with_secret(db).await;
     let now = OffsetDateTime::now_utc();
@@ -144,17 +158,7 @@ async fn a_jti_is_taken_once_and_revoking_a_key_ends_its_tokens(db: &Db) {
     assert_eq!(owner.workspace_id, agent.workspace_id);
     assert_eq!((owner.kid.as_str(), owner.key_revoked), ("k1", false));
     // Disabling shows on the token at once.
-    agents::update(
-        db,
-        agent.workspace_id,
-        agent.id,
-        AgentChanges {
-            enabled: Some(false),
-            ..AgentChanges::default()
-        },
-    )
-    .await
-    .unwrap();
+    set_enabled(db, &agent, false).await;
     let owner = tokens::by_token_hash(db, &[7; 32]).await.unwrap().unwrap();
     assert_eq!(owner.agent_status, AgentStatus::Disabled);
     // A writer whose view is stale is stopped by the write itself, and records no jti.
@@ -166,17 +170,7 @@ async fn a_jti_is_taken_once_and_revoking_a_key_ends_its_tokens(db: &Db) {
             Exchanged::NotActive
         );
     }
-    let enabled = agents::update(
-        db,
-        agent.workspace_id,
-        agent.id,
-        AgentChanges {
-            enabled: Some(true),
-            ..AgentChanges::default()
-        },
-    )
-    .await
-    .unwrap();
+    let enabled = set_enabled(db, &agent, true).await;
     assert_eq!(enabled.status, AgentStatus::Active);
     // Counted with the exchange (max 2 in the window): issued, then a replay, then over.
     for (bucket, touch) in [
@@ -293,34 +287,14 @@ async fn re_enrolling_replaces_keys_and_a_disabled_agent_keeps_its_secret(db: &D
             .unwrap(),
         Err(EnrollRefused::InvalidSecret)
     );
-    agents::update(
-        db,
-        agent.workspace_id,
-        agent.id,
-        AgentChanges {
-            enabled: Some(false),
-            ..AgentChanges::default()
-        },
-    )
-    .await
-    .unwrap();
+    set_enabled(db, &agent, false).await;
     assert_eq!(
         bootstrap::enroll(db, &[4; 32], key("k3"), now)
             .await
             .unwrap(),
         Err(EnrollRefused::Disabled)
     );
-    agents::update(
-        db,
-        agent.workspace_id,
-        agent.id,
-        AgentChanges {
-            enabled: Some(true),
-            ..AgentChanges::default()
-        },
-    )
-    .await
-    .unwrap();
+    set_enabled(db, &agent, true).await;
     // Still unused: it works now, and leaves k3 the only active key.
     bootstrap::enroll(db, &[4; 32], key("k3"), now)
         .await

@@ -167,7 +167,8 @@ async fn create(
     ApiJson(req): ApiJson<CreateApp>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let provider = oauth_provider(&app, &req.provider)?;
-    let now = OffsetDateTime::now_utc();
+    // At the stored precision, so the row answered is the row stored.
+    let now = mandate_store::to_db_precision(OffsetDateTime::now_utc());
     let id = Uuid::now_v7().to_string();
     let mut row = OAuthApp {
         id: id.clone(),
@@ -205,8 +206,7 @@ async fn create(
         )
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let saved = load(&app, &principal, &id).await?;
-    let mut body = app_json(&saved);
+    let mut body = app_json(&row);
     body["auditId"] = json!(audit_id);
     Ok((StatusCode::CREATED, Json(body)))
 }
@@ -282,7 +282,8 @@ async fn update(
         }
         None => {}
     }
-    oauth_apps::update(&app.db, &row, OffsetDateTime::now_utc()).await?;
+    row.updated_at = mandate_store::to_db_precision(OffsetDateTime::now_utc());
+    oauth_apps::update(&app.db, &row, row.updated_at).await?;
     let audit_id = app
         .audit
         .record(
@@ -294,7 +295,7 @@ async fn update(
         )
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let mut body = app_json(&load(&app, &principal, &id).await?);
+    let mut body = app_json(&row);
     body["auditId"] = json!(audit_id);
     Ok(Json(body))
 }

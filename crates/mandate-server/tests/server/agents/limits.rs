@@ -52,19 +52,7 @@ async fn enrollment_and_token_limits_hold_across_replicas(backend: Backend) {
         }
     }
     for i in 0..31 {
-        let (s, v, headers) = agent_request(
-            &bases[i % 2],
-            Method::POST,
-            "/v1/agents/token",
-            None,
-            Some(json!({
-                "grant_type": "client_assertion",
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": "a.b.c",
-            })),
-            Some("10.250.0.2"),
-        )
-        .await;
+        let (s, v, headers) = token_json_from(&bases[i % 2], "a.b.c", Some("10.250.0.2")).await;
         if i < 30 {
             assert_eq!(s, 400, "attempt {i}: {v}");
         } else {
@@ -96,19 +84,7 @@ async fn the_token_limit_counts_good_exchanges_too(backend: Backend) {
     let bases = [instance.base.clone(), replica.base.clone()];
     for i in 0..31 {
         let assertion = agent.assertion_with(|c| c["aud"] = both.clone());
-        let (s, v, headers) = agent_request(
-            &bases[i % 2],
-            Method::POST,
-            "/v1/agents/token",
-            None,
-            Some(json!({
-                "grant_type": "client_assertion",
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": assertion,
-            })),
-            Some("10.250.0.3"),
-        )
-        .await;
+        let (s, v, headers) = token_json_from(&bases[i % 2], &assertion, Some("10.250.0.3")).await;
         if i < 30 {
             assert_eq!(s, 200, "exchange {i}: {v}");
         } else {

@@ -95,6 +95,15 @@ impl AgentHost {
 }
 
 pub async fn token_json(base: &str, assertion: &str) -> (u16, Value, HeaderMap) {
+    token_json_from(base, assertion, None).await
+}
+
+/// [`token_json`] from the address `ip` (a fresh one when None).
+pub async fn token_json_from(
+    base: &str,
+    assertion: &str,
+    ip: Option<&str>,
+) -> (u16, Value, HeaderMap) {
     agent_request(
         base,
         reqwest::Method::POST,
@@ -105,7 +114,7 @@ pub async fn token_json(base: &str, assertion: &str) -> (u16, Value, HeaderMap) 
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             "client_assertion": assertion,
         })),
-        None,
+        ip,
     )
     .await
 }

@@ -7,6 +7,26 @@ use super::{Backend, Instance, people_suite};
 
 people_suite!(data_key_rotation_runs_in_the_background_with_a_status);
 
+/// The workspace's newest audit records of `action`.
+async fn records(
+    instance: &Instance,
+    ws: uuid::Uuid,
+    action: &str,
+) -> Vec<mandate_store::audit::AuditRow> {
+    mandate_store::audit::newest_first(
+        &instance.state.db,
+        &mandate_store::audit::AuditFilter {
+            action: Some(action.into()),
+            workspace_id: Some(ws),
+            ..Default::default()
+        },
+        None,
+        10,
+    )
+    .await
+    .unwrap()
+}
+
 async fn data_key_rotation_runs_in_the_background_with_a_status(backend: Backend) {
     let instance = Instance::start(backend, &[]).await;
     let mut owner = instance.owner("owner@example.com").await;
@@ -52,18 +72,7 @@ async fn data_key_rotation_runs_in_the_background_with_a_status(backend: Backend
         }
         assert_eq!(status["rotation"]["inProgress"], json!(false), "{status}");
         instance.state.audit.flush().await.unwrap();
-        let failures = mandate_store::audit::newest_first(
-            &instance.state.db,
-            &mandate_store::audit::AuditFilter {
-                action: Some("keys.operation.failed".into()),
-                workspace_id: Some(ws),
-                ..Default::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .unwrap();
+        let failures = records(&instance, ws, "keys.operation.failed").await;
         let details: Vec<_> = failures.iter().map(|f| f.entry.details.clone()).collect();
         if details.len() == failed_before {
             break;
@@ -81,18 +90,7 @@ async fn data_key_rotation_runs_in_the_background_with_a_status(backend: Backend
     assert_eq!(keys[0]["state"], "active");
     assert_ne!(keys[0]["kid"], old_kid);
     instance.state.audit.flush().await.unwrap();
-    let rows = mandate_store::audit::newest_first(
-        &instance.state.db,
-        &mandate_store::audit::AuditFilter {
-            action: Some("keys.dek.rotated".into()),
-            workspace_id: Some(ws),
-            ..Default::default()
-        },
-        None,
-        10,
-    )
-    .await
-    .unwrap();
+    let rows = records(&instance, ws, "keys.dek.rotated").await;
     assert_eq!(rows.len(), 1);
     instance.stop().await;
 }
