@@ -14,6 +14,7 @@ mod db;
 mod error;
 mod migrate;
 pub mod people;
+pub mod policies;
 pub mod rate_limits;
 pub mod sealed_columns;
 pub mod signing_keys;

@@ -54,6 +54,20 @@ pub const ALL: &[SealedColumn] = &[
         kind: "oauth_client_secret",
         scope: Scope::Column("workspace_id"),
     },
+    SealedColumn {
+        table: "connections",
+        id_column: "id",
+        column: "credential",
+        kind: "connection_credential",
+        scope: Scope::Column("workspace_id"),
+    },
+    SealedColumn {
+        table: "oauth_connect_flows",
+        id_column: "id",
+        column: "code_verifier",
+        kind: "pkce_verifier",
+        scope: Scope::Column("workspace_id"),
+    },
 ];
 
 /// The start of every envelope sealed with data key `kid` (envelopes have one canonical form).
