@@ -16,6 +16,7 @@ pub mod kek;
 mod key256;
 pub mod mac;
 pub mod password;
+pub mod pkce;
 pub mod signing;
 pub mod tokens;
 pub mod totp;

@@ -19,3 +19,4 @@ pub mod resolver;
 mod client;
 
 pub use client::{Egress, EgressError, EgressPolicy};
+pub use reqwest::{RequestBuilder, Response};

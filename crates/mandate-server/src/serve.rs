@@ -45,6 +45,9 @@ pub enum StartError {
     },
 }
 
+/// How long one call to a provider (token endpoint, validation call) may take.
+const OUTBOUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 pub struct Server {
     listener: TcpListener,
     app: Router,
@@ -115,6 +118,18 @@ impl Server {
         if let Some(reason) = passkeys.unavailable() {
             tracing::warn!("{reason}: passkeys are off");
         }
+        let egress = mandate_egress::Egress::new(
+            mandate_egress::EgressPolicy {
+                allow_private: config.ssrf_allow_private,
+            },
+            OUTBOUND_TIMEOUT,
+        )
+        .map_err(|e| ConfigError::new("outbound HTTP client", e.to_string()))?;
+        if config.ssrf_allow_private {
+            tracing::warn!(
+                "SSRF_ALLOW_PRIVATE is on: outbound requests may reach loopback and private addresses"
+            );
+        }
         let settings = HttpSettings::from(&config);
         let state = AppState {
             db,
@@ -127,6 +142,8 @@ impl Server {
             passkeys,
             agent_keys: Default::default(),
             catalog: std::sync::Arc::new(catalog),
+            egress,
+            refresh_locks: Default::default(),
         };
         let app = http::with_middleware(
             crate::api::routes(&state).with_state(state.clone()),

@@ -10,6 +10,7 @@ use crate::audit::AuditLog;
 use crate::auth::passkeys::Passkeys;
 use crate::auth::passwords::Passwords;
 use crate::config::Config;
+use crate::connections::access::RefreshLocks;
 use crate::connections::catalog::Catalog;
 use crate::signing::SigningKeys;
 use crate::vault::Vault;
@@ -28,4 +29,8 @@ pub struct AppState {
     pub agent_keys: Arc<AgentKeyCache>,
     /// The provider catalog, validated at start.
     pub catalog: Arc<Catalog>,
+    /// SSRF-safe outbound HTTP (one connection pool for the process).
+    pub egress: mandate_egress::Egress,
+    /// One refresh per connection at a time on this replica (the database lock does the rest).
+    pub refresh_locks: Arc<RefreshLocks>,
 }

@@ -4,6 +4,7 @@
 //! - `/health`, `/.well-known/jwks.json`: public.
 //! - `/api/...` ([`auth`]): sign-in, sessions and accounts, cookie-based.
 //! - `/v1/agents/bootstrap|token|keys|me`: the agent routes ([`agents`]), for agents only.
+//! - `GET /v1/connections`: people and agents alike ([`crate::auth::caller`]).
 //! - `/v1/...`: the management API; every route sits behind [`crate::auth::authorize`], which
 //!   applies the permission table in `auth/permissions.rs`.
 
@@ -32,6 +33,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(management().route_layer(from_fn_with_state(
             state.clone(),
             crate::auth::authorize::authorize,
+        )))
+        .merge(connections::shared_routes().route_layer(from_fn_with_state(
+            state.clone(),
+            crate::auth::caller::person_or_agent,
         )))
 }
 

@@ -87,3 +87,20 @@ pub const OAUTH_APP_CREATED: &str = "oauth_app.created";
 /// An OAuth app's name, client id, secret or endpoints changed; `details` says which.
 pub const OAUTH_APP_UPDATED: &str = "oauth_app.updated";
 pub const OAUTH_APP_DELETED: &str = "oauth_app.deleted";
+
+/// A connection was made (OAuth callback or a pasted secret; `details.method` says which).
+pub const CONNECTION_CREATED: &str = "connection.created";
+/// A person consented again for an existing connection; its credential was replaced.
+pub const CONNECTION_RECONNECTED: &str = "connection.reconnected";
+/// A connect attempt failed (consent denied, bad or replayed state, provider error, no refresh
+/// token); nothing was stored. `details.reason` says why.
+pub const CONNECTION_CONNECT_FAILED: &str = "connection.connect_failed";
+/// An access token was refreshed (`details.refreshTokenRotated`).
+pub const CONNECTION_REFRESHED: &str = "connection.refreshed";
+/// The provider refused the refresh token (`invalid_grant`): the connection needs re-consent.
+pub const CONNECTION_NEEDS_REAUTH: &str = "connection.needs_reauth";
+/// Refreshing failed for another reason; retried on the next use.
+pub const CONNECTION_REFRESH_FAILED: &str = "connection.refresh_failed";
+/// A connection was revoked: ciphertext deleted, provider asked to revoke
+/// (`details.providerRevocation` says what it answered).
+pub const CONNECTION_REVOKED: &str = "connection.revoked";

@@ -14,6 +14,7 @@
 //! invitations); docs/security.md describes the whole scheme.
 
 pub mod authorize;
+pub mod caller;
 pub mod client_ip;
 pub mod cookies;
 pub mod csrf;

@@ -206,6 +206,33 @@ pub const ROUTES: &[(Method, &str, Permission)] = &[
         "/v1/oauth-apps/{appId}",
         Permission::ManageOAuthApps,
     ),
+    (Method::GET, "/v1/connections", Permission::ReadConnections),
+    (Method::POST, "/v1/connections", Permission::ConnectAccounts),
+    (
+        Method::GET,
+        "/v1/connections/{connectionId}",
+        Permission::ReadConnections,
+    ),
+    (
+        Method::DELETE,
+        "/v1/connections/{connectionId}",
+        Permission::DeleteConnections,
+    ),
+    (
+        Method::POST,
+        "/v1/connections/oauth/start",
+        Permission::ConnectAccounts,
+    ),
+    (
+        Method::GET,
+        "/v1/connections/oauth/callback",
+        Permission::ConnectAccounts,
+    ),
+    (
+        Method::POST,
+        "/v1/connections/{connectionId}/reconnect",
+        Permission::ConnectAccounts,
+    ),
 ];
 
 /// The routes agents call (the agent API contract's, as far as they exist): enrollment, token
@@ -217,6 +244,8 @@ pub const AGENT_ROUTES: &[(Method, &str)] = &[
     (Method::POST, "/v1/agents/keys"),
     (Method::GET, "/v1/agents/me"),
     (Method::DELETE, "/v1/agents/keys/{kid}"),
+    // Shared with people (`auth::caller`): an agent sees the connections it is bound to.
+    (Method::GET, "/v1/connections"),
 ];
 
 pub fn permission_for(method: &Method, path: &str) -> Option<Permission> {

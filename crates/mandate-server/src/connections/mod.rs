@@ -1,5 +1,19 @@
-//! Connections: a person's account at a provider, linked to Mandate with its credentials in the
-//! vault. So far: the provider [`catalog`] (what each provider is, where its credential may go,
-//! how it is injected and refreshed). The connect flows, refresh and revocation come next.
+//! Connections: a person's account at a provider, linked to Mandate with its credential in the
+//! vault.
+//!
+//! - [`catalog`]: what each provider is, where its credential may go, how it is injected and
+//!   refreshed.
+//! - [`connect`]: the OAuth connect flow (PKCE S256, single-use state bound to the session) and
+//!   pasted API keys and bot tokens, checked with the catalog's validation call.
+//! - [`access`]: a connection's credential for use, refreshed once across all replicas.
+//! - [`revoke`]: revocation at the provider and deletion of the ciphertext.
+//! - [`credential`], [`injection`], [`oauth_client`]: what is sealed, how it is sent, and the
+//!   provider's OAuth endpoints.
 
+pub mod access;
 pub mod catalog;
+pub mod connect;
+pub mod credential;
+pub mod injection;
+pub mod oauth_client;
+pub mod revoke;

@@ -1,12 +1,14 @@
 //! Forget what has expired: sessions past their idle or absolute timeout, rate-limit windows
 //! and lockouts that no longer count, setup tokens past their 24 hours, passkey ceremonies past
 //! their 5 minutes, agent access tokens and client assertion ids past their lifetimes, agent
-//! bootstrap secrets a day after they expired or were used. Requests already treat
+//! bootstrap secrets a day after they expired or were used, OAuth connect flows past their 10
+//! minutes. Requests already treat
 //! these as gone; this keeps the tables small.
 
 use std::time::Duration;
 
 use mandate_store::agents::{bootstrap, tokens as agent_tokens};
+use mandate_store::connections::flows;
 use mandate_store::people::{lockouts, passkeys, sessions, setup};
 use mandate_store::{Db, StoreError, rate_limits};
 use time::OffsetDateTime;
@@ -27,6 +29,7 @@ pub struct Removed {
     /// Expired agent access tokens and assertion ids.
     pub agent_tokens: u64,
     pub bootstrap_secrets: u64,
+    pub connect_flows: u64,
 }
 
 pub async fn run_once(
@@ -44,6 +47,7 @@ pub async fn run_once(
         passkey_ceremonies: passkeys::delete_expired_ceremonies(db, now).await?,
         agent_tokens: agent_tokens::delete_expired(db, now).await?,
         bootstrap_secrets: bootstrap::delete_stale(db, now - time::Duration::days(1)).await?,
+        connect_flows: flows::delete_expired(db, now).await?,
     })
 }
 

@@ -39,6 +39,9 @@ pub enum VaultError {
     Store(#[from] StoreError),
     #[error("data key {kid} of workspace {workspace_id} not found")]
     UnknownDataKey { workspace_id: Uuid, kid: String },
+    /// The envelope opened, but what it held is not what its kind should hold.
+    #[error("a sealed {0} does not hold what it should")]
+    Corrupt(&'static str),
 }
 
 /// What [`Vault::rewrap_to_current`] did.

@@ -60,6 +60,8 @@ pub enum Topic {
     SigningKey,
     /// A workspace's active data key changed (rotation).
     DataKey,
+    /// A connection was created, changed state (refreshed, needs re-auth, failed) or revoked.
+    Connection,
     /// Liveness of the PostgreSQL listeners; never delivered to subscribers.
     Heartbeat,
     #[serde(other)]

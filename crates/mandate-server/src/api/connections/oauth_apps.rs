@@ -24,8 +24,7 @@ use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::state::AppState;
 
-/// What the vault binds client secrets to.
-pub const SECRET_KIND: &str = "oauth_client_secret";
+use crate::connections::credential::CLIENT_SECRET_KIND as SECRET_KIND;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

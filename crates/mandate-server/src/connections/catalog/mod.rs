@@ -63,6 +63,17 @@ pub enum Refresh {
     RefreshToken,
 }
 
+/// How the client authenticates at the token endpoint (RFC 6749 section 2.3.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuth {
+    /// `client_id` and `client_secret` in the form body.
+    #[default]
+    ClientSecretPost,
+    /// `Authorization: Basic base64(client_id:client_secret)`.
+    ClientSecretBasic,
+}
+
 /// A cheap call that tells whether a pasted secret works.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,6 +107,8 @@ pub struct Provider {
     pub authorize_url: Option<String>,
     pub token_url: Option<String>,
     pub revoke_url: Option<String>,
+    #[serde(default)]
+    pub token_auth: TokenAuth,
     #[serde(default)]
     pub default_scopes: Vec<String>,
     /// Extra authorization request parameters (`access_type = "offline"`).
