@@ -84,6 +84,7 @@ struct Fixtures {
     token_id: String,
     agent_id: String,
     app_id: String,
+    connection_id: String,
 }
 
 impl Fixtures {
@@ -94,6 +95,7 @@ impl Fixtures {
             .replace("{tokenId}", &self.token_id)
             .replace("{agentId}", &self.agent_id)
             .replace("{appId}", &self.app_id)
+            .replace("{connectionId}", &self.connection_id)
     }
 }
 
@@ -174,7 +176,16 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
         )
         .await;
     assert_eq!(s, 201, "{oauth_app}");
+    // A pasted key of a generic provider without a validation call: no peer needed.
+    let (s, connection) = owner
+        .post(
+            "/v1/connections",
+            json!({ "provider": "generic_api_key", "secret": "k-1", "apiHosts": ["api.example.com"] }),
+        )
+        .await;
+    assert_eq!(s, 201, "{connection}");
     let fixtures = Fixtures {
+        connection_id: connection["id"].as_str().unwrap().to_string(),
         app_id: oauth_app["id"].as_str().unwrap().to_string(),
         agent_id: agent["id"].as_str().unwrap().to_string(),
         viewer_id: viewer["user"]["id"].as_str().unwrap().to_string(),
@@ -236,6 +247,10 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
                 .await;
             match (allowed, method.clone()) {
                 (false, _) => assert_eq!(s, 403, "{route} as {role}: {v}"),
+                // The provider's callback without its parameters: let through, then refused.
+                (true, Method::GET) if template.ends_with("/oauth/callback") => {
+                    assert_eq!(s, 400, "{route} as {role}: {v}")
+                }
                 (true, Method::GET) => assert_eq!(s, 200, "{route} as {role}: {v}"),
                 (true, Method::DELETE) => assert_eq!(s, 404, "{route} as {role}: {v}"),
                 (true, _) => assert!(![401, 403].contains(&s), "{route} as {role}: {s} {v}"),
@@ -265,6 +280,10 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
                     Some(json!({ "name": "renamed" }))
                 }
                 Method::PATCH => Some(json!({ "role": "viewer" })),
+                // A valid request whose only fault is the foreign connection id.
+                Method::POST if template.ends_with("/reconnect") => {
+                    Some(json!({ "oauthAppId": fixtures.app_id }))
+                }
                 _ => None,
             };
             let (s, v, _) = other.send(method.clone(), &path, body).await;
