@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 use super::catalog::Provider;
 use super::credential::{CLIENT_SECRET_KIND, Credential};
 use super::oauth_client::{OAuthClient, TokenError};
-use crate::audit::{Actor, AuditEvent, Outcome, actions};
+use crate::audit::{Actor, Outcome, actions};
 use crate::state::AppState;
 
 /// Access tokens are refreshed this long before they expire.
@@ -336,14 +336,9 @@ async fn record(
     outcome: Outcome,
     details: serde_json::Value,
 ) {
-    let mut event = AuditEvent::new(Actor::System("server"), action)
-        .workspace(c.workspace_id)
-        .target("connection", c.id.clone())
+    let event = super::audit_event(Actor::System("server"), action, c)
         .outcome(outcome)
         .details(details);
-    if let Ok(id) = Uuid::parse_str(&c.id) {
-        event = event.connection(id);
-    }
     if let Err(e) = app.audit.record(event).await {
         tracing::error!(error = %e, action, "auditing a connection change failed");
     }

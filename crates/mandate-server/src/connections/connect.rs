@@ -378,9 +378,7 @@ async fn record_made(
     action: &'static str,
     method: &str,
 ) -> Result<Uuid, ApiError> {
-    let mut event = AuditEvent::new(principal.actor(), action)
-        .workspace(c.workspace_id)
-        .target("connection", c.id.clone())
+    let event = super::audit_event(principal.actor(), action, c)
         .outcome(Outcome::Success)
         .details(json!({
             "provider": c.provider,
@@ -390,9 +388,6 @@ async fn record_made(
             "scopes": c.scopes,
             "hasRefreshToken": c.has_refresh_token,
         }));
-    if let Ok(id) = Uuid::parse_str(&c.id) {
-        event = event.connection(id);
-    }
     let audit_id = app
         .audit
         .record(event)

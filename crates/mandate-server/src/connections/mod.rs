@@ -17,3 +17,18 @@ pub mod credential;
 pub mod injection;
 pub mod oauth_client;
 pub mod revoke;
+
+use mandate_store::connections::Connection;
+
+use crate::audit::{Actor, AuditEvent};
+
+/// An audit event about connection `c`: its workspace, its target and its connection id.
+pub fn audit_event(actor: Actor, action: &'static str, c: &Connection) -> AuditEvent {
+    let event = AuditEvent::new(actor, action)
+        .workspace(c.workspace_id)
+        .target("connection", c.id.clone());
+    match uuid::Uuid::parse_str(&c.id) {
+        Ok(id) => event.connection(id),
+        Err(_) => event,
+    }
+}

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::access::{announce, oauth_client};
 use super::credential::Credential;
-use crate::audit::{AuditEvent, Outcome, actions};
+use crate::audit::{Outcome, actions};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -31,14 +31,9 @@ pub async fn revoke(app: &AppState, principal: &Principal, id: &str) -> Result<U
         ));
     };
     let at_provider = revoke_at_provider(app, &before).await;
-    let mut event = AuditEvent::new(principal.actor(), actions::CONNECTION_REVOKED)
-        .workspace(principal.workspace_id)
-        .target("connection", before.id.clone())
+    let event = super::audit_event(principal.actor(), actions::CONNECTION_REVOKED, &before)
         .outcome(Outcome::Success)
         .details(json!({ "provider": before.provider, "label": before.label, "providerRevocation": at_provider }));
-    if let Ok(cid) = Uuid::parse_str(&before.id) {
-        event = event.connection(cid);
-    }
     let audit_id = app
         .audit
         .record(event)

@@ -242,7 +242,7 @@ pub async fn revoke(
     now: OffsetDateTime,
 ) -> Result<Option<Connection>, StoreError> {
     let now = to_db_precision(now);
-    let outcome: Result<Result<Option<Row>, StoreError>, sqlx::Error> = on_pool!(db, pool => async {
+    let outcome: Result<Result<Row, StoreError>, sqlx::Error> = on_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
         // The write first (SQLite takes its lock at once); it also tells whether there is one.
         let n = sqlx::query("UPDATE connections SET updated_at = updated_at WHERE id = $1 AND workspace_id = $2")
@@ -268,12 +268,9 @@ pub async fn revoke(
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Ok(Some(row)))
+        Ok(Ok(row))
     }.await);
-    let before = match outcome?? {
-        Some(row) => from_row(row)?,
-        None => return Ok(None),
-    };
+    let before = from_row(outcome??)?;
     if before.state == ConnectionState::Revoked {
         return Ok(None);
     }

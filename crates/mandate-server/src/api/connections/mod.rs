@@ -13,7 +13,7 @@ use crate::state::AppState;
 /// The management routes (behind `auth::authorize`).
 pub fn routes() -> Router<AppState> {
     oauth_apps::routes()
-        .route("/v1/connections", axum::routing::post(accounts::create))
+        .route("/v1/connections", post(accounts::create))
         .route(
             "/v1/connections/{connectionId}",
             get(accounts::show).delete(accounts::remove),

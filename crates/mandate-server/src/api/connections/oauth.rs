@@ -40,13 +40,21 @@ pub struct StartRequest {
     label: Option<String>,
 }
 
-fn start_answer(url: url::Url, redirect_uri: String) -> Json<Value> {
-    Json(json!({
+/// Start a flow and answer where to send the browser.
+async fn start_flow(
+    app: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    req: StartOAuth,
+) -> Result<Json<Value>, ApiError> {
+    let redirect = redirect_uri(app, headers)?;
+    let url = connect::start_oauth(app, principal, redirect.clone(), req).await?;
+    Ok(Json(json!({
         "authorizationUrl": url.as_str(),
-        "redirectUri": redirect_uri,
+        "redirectUri": redirect,
         "expiresInSeconds": connect::FLOW_LIFETIME.whole_seconds(),
         "hint": "open authorizationUrl in this browser session; the provider sends it back to redirectUri",
-    }))
+    })))
 }
 
 pub async fn start(
@@ -55,11 +63,10 @@ pub async fn start(
     headers: HeaderMap,
     ApiJson(req): ApiJson<StartRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let redirect = redirect_uri(&app, &headers)?;
-    let url = connect::start_oauth(
+    start_flow(
         &app,
         &principal,
-        redirect.clone(),
+        &headers,
         StartOAuth {
             oauth_app_id: req.oauth_app_id,
             service: req.service,
@@ -68,8 +75,7 @@ pub async fn start(
             reconnect: None,
         },
     )
-    .await?;
-    Ok(start_answer(url, redirect))
+    .await
 }
 
 #[derive(Deserialize)]
@@ -85,11 +91,10 @@ pub async fn reconnect(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ReconnectRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let redirect = redirect_uri(&app, &headers)?;
-    let url = connect::start_oauth(
+    start_flow(
         &app,
         &principal,
-        redirect.clone(),
+        &headers,
         StartOAuth {
             oauth_app_id: req.oauth_app_id,
             service: None,
@@ -98,8 +103,7 @@ pub async fn reconnect(
             reconnect: Some(id),
         },
     )
-    .await?;
-    Ok(start_answer(url, redirect))
+    .await
 }
 
 /// Parameters of the provider's redirect (RFC 6749 4.1.2 and 4.1.2.1); others are ignored.
