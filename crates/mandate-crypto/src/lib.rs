@@ -10,6 +10,7 @@
 pub mod age;
 pub mod agent_auth;
 pub mod backup_codes;
+pub mod digest;
 pub mod envelope;
 pub mod jwt_verify;
 pub mod kek;

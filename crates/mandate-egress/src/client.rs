@@ -7,14 +7,45 @@ use std::time::Duration;
 use reqwest::{Client, Method, RequestBuilder, Response};
 use url::{Host, Url};
 
+use crate::exceptions::Exceptions;
 use crate::ip_policy::forbidden_reason;
 use crate::resolver::{CheckedResolver, ForbiddenAnswer};
 
 /// What the operator opened.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EgressPolicy {
     /// Reach loopback, private and other non-public addresses (`SSRF_ALLOW_PRIVATE`).
     pub allow_private: bool,
+    /// Blocks and host names reachable although private (`SSRF_ALLOWLIST`).
+    pub exceptions: Exceptions,
+}
+
+impl EgressPolicy {
+    /// Everything open: local testing only.
+    pub fn open_private() -> EgressPolicy {
+        EgressPolicy {
+            allow_private: true,
+            exceptions: Exceptions::default(),
+        }
+    }
+
+    /// Why `ip` (reached for `host`, when known) is refused, or None.
+    pub fn refusal(&self, ip: IpAddr, host: Option<&str>) -> Option<&'static str> {
+        if self.allow_private
+            || self.exceptions.covers_ip(ip)
+            || host.is_some_and(|h| self.exceptions.covers_host(h))
+        {
+            return None;
+        }
+        forbidden_reason(ip)
+    }
+}
+
+/// Client settings beyond the policy.
+#[derive(Clone, Debug, Default)]
+pub struct EgressOptions {
+    /// PEM root certificates trusted on top of the system's (an internal CA).
+    pub extra_roots_pem: Option<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,21 +73,43 @@ pub struct Egress {
 impl Egress {
     /// `timeout` bounds a whole exchange (connect, send, read).
     pub fn new(policy: EgressPolicy, timeout: Duration) -> Result<Egress, EgressError> {
-        let client = Client::builder()
+        Egress::with_options(policy, timeout, EgressOptions::default())
+    }
+
+    pub fn with_options(
+        policy: EgressPolicy,
+        timeout: Duration,
+        options: EgressOptions,
+    ) -> Result<Egress, EgressError> {
+        let mut builder = Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .referer(false)
-            .dns_resolver(CheckedResolver::new(policy.allow_private))
+            .dns_resolver(CheckedResolver::new(policy.clone()))
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
-            .user_agent(concat!("Mandate/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("Mandate/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &options.extra_roots_pem {
+            let roots = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| EgressError::Build(format!("extra root certificates: {e}")))?;
+            if roots.is_empty() {
+                return Err(EgressError::Build(
+                    "extra root certificates: the file holds no PEM certificate".into(),
+                ));
+            }
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        let client = builder
             .build()
             .map_err(|e| EgressError::Build(e.to_string()))?;
         Ok(Egress { client, policy })
     }
 
-    pub fn policy(&self) -> EgressPolicy {
-        self.policy
+    pub fn policy(&self) -> &EgressPolicy {
+        &self.policy
     }
 
     /// The URL guard: https (plain http to loopback only, which itself needs `allow_private`),
@@ -81,8 +134,7 @@ impl Egress {
             other => return refuse(format!("scheme `{other}` is not allowed")),
         }
         if let Some(ip) = ip
-            && !self.policy.allow_private
-            && let Some(reason) = forbidden_reason(ip)
+            && let Some(reason) = self.policy.refusal(ip, None)
         {
             return refuse(format!("{ip} is a forbidden address ({reason})"));
         }
@@ -146,7 +198,11 @@ mod tests {
     use super::*;
 
     fn egress(allow_private: bool) -> Egress {
-        Egress::new(EgressPolicy { allow_private }, Duration::from_secs(5)).unwrap()
+        let policy = EgressPolicy {
+            allow_private,
+            ..EgressPolicy::default()
+        };
+        Egress::new(policy, Duration::from_secs(5)).unwrap()
     }
 
     #[test]

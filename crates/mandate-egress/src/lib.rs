@@ -11,12 +11,15 @@
 //!   proxy, has time limits, and reads bodies up to a cap.
 //!
 //! `allow_private` (the server's `SSRF_ALLOW_PRIVATE`) opens every forbidden range: for local
-//! testing only, never a default.
+//! testing only, never a default. [`Exceptions`] (`SSRF_ALLOWLIST`) open exactly the CIDR blocks
+//! and host names an operator names.
 
+pub mod exceptions;
 pub mod ip_policy;
 pub mod resolver;
 
 mod client;
 
-pub use client::{Egress, EgressError, EgressPolicy};
-pub use reqwest::{RequestBuilder, Response};
+pub use client::{Egress, EgressError, EgressOptions, EgressPolicy};
+pub use exceptions::Exceptions;
+pub use reqwest::{self, RequestBuilder, Response};

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use crate::ip_policy::forbidden_reason;
+use crate::client::EgressPolicy;
 
 #[derive(Clone, Debug)]
 pub struct CheckedResolver {
-    allow_private: bool,
+    policy: EgressPolicy,
 }
 
 /// The error a refused name fails with (the client wraps it; [`crate::Egress`] finds it again).
@@ -24,8 +24,8 @@ pub struct ForbiddenAnswer {
 }
 
 impl CheckedResolver {
-    pub fn new(allow_private: bool) -> Arc<CheckedResolver> {
-        Arc::new(CheckedResolver { allow_private })
+    pub fn new(policy: EgressPolicy) -> Arc<CheckedResolver> {
+        Arc::new(CheckedResolver { policy })
     }
 
     /// Check resolved addresses: all of them, or the reason for the first forbidden one.
@@ -34,8 +34,9 @@ impl CheckedResolver {
         host: &str,
         addrs: Vec<SocketAddr>,
     ) -> Result<Vec<SocketAddr>, ForbiddenAnswer> {
-        if !self.allow_private
-            && let Some(reason) = addrs.iter().find_map(|a| forbidden_reason(a.ip()))
+        if let Some(reason) = addrs
+            .iter()
+            .find_map(|a| self.policy.refusal(a.ip(), Some(host)))
         {
             return Err(ForbiddenAnswer {
                 host: host.to_string(),
@@ -67,13 +68,13 @@ mod tests {
 
     #[test]
     fn one_forbidden_answer_refuses_the_name() {
-        let r = CheckedResolver::new(false);
+        let r = CheckedResolver::new(EgressPolicy::default());
         let addrs: Vec<SocketAddr> =
             vec!["8.8.8.8:0".parse().unwrap(), "10.0.0.1:0".parse().unwrap()];
         let e = r.check("mixed.example", addrs.clone()).unwrap_err();
         assert_eq!(e.reason, "private (10.0.0.0/8)");
         assert_eq!(
-            CheckedResolver::new(true)
+            CheckedResolver::new(EgressPolicy::open_private())
                 .check("mixed.example", addrs.clone())
                 .unwrap(),
             addrs

@@ -118,18 +118,14 @@ impl Server {
         if let Some(reason) = passkeys.unavailable() {
             tracing::warn!("{reason}: passkeys are off");
         }
-        let egress = mandate_egress::Egress::new(
-            mandate_egress::EgressPolicy {
-                allow_private: config.ssrf_allow_private,
-            },
-            OUTBOUND_TIMEOUT,
-        )
-        .map_err(|e| ConfigError::new("outbound HTTP client", e.to_string()))?;
+        let egress = start_egress(&config)?;
         if config.ssrf_allow_private {
             tracing::warn!(
                 "SSRF_ALLOW_PRIVATE is on: outbound requests may reach loopback and private addresses"
             );
         }
+        let policies = std::sync::Arc::new(crate::policies::cache::PolicyCache::default());
+        policies.spawn_invalidation(&bus);
         let settings = HttpSettings::from(&config);
         let state = AppState {
             db,
@@ -144,6 +140,7 @@ impl Server {
             catalog: std::sync::Arc::new(catalog),
             egress,
             refresh_locks: Default::default(),
+            policies: policies.clone(),
         };
         let app = http::with_middleware(
             crate::api::routes(&state).with_state(state.clone()),
@@ -349,6 +346,30 @@ async fn observe_changes(mut changes: Subscription) {
             }
         }
     }
+}
+
+/// The outbound client: the SSRF policy and any extra root certificates.
+fn start_egress(config: &Config) -> Result<mandate_egress::Egress, StartError> {
+    let extra_roots_pem =
+        match &config.egress_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                ConfigError::new("EGRESS_CA_FILE", format!("{}: {e}", path.display()))
+            })?),
+            None => None,
+        };
+    let policy = mandate_egress::EgressPolicy {
+        allow_private: config.ssrf_allow_private,
+        exceptions: config.ssrf_allowlist.clone(),
+    };
+    if !policy.exceptions.is_empty() {
+        tracing::info!("SSRF_ALLOWLIST opens named private blocks and hosts to outbound requests");
+    }
+    mandate_egress::Egress::with_options(
+        policy,
+        OUTBOUND_TIMEOUT,
+        mandate_egress::EgressOptions { extra_roots_pem },
+    )
+    .map_err(|e| ConfigError::new("outbound HTTP client (EGRESS_CA_FILE)", e.to_string()).into())
 }
 
 #[cfg(test)]

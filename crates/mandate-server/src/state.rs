@@ -12,6 +12,7 @@ use crate::auth::passwords::Passwords;
 use crate::config::Config;
 use crate::connections::access::RefreshLocks;
 use crate::connections::catalog::Catalog;
+use crate::policies::cache::PolicyCache;
 use crate::signing::SigningKeys;
 use crate::vault::Vault;
 
@@ -33,4 +34,6 @@ pub struct AppState {
     pub egress: mandate_egress::Egress,
     /// One refresh per connection at a time on this replica (the database lock does the rest).
     pub refresh_locks: Arc<RefreshLocks>,
+    /// Compiled policies of this replica, dropped through the change bus.
+    pub policies: Arc<PolicyCache>,
 }

@@ -6,6 +6,7 @@
 //! The [`change_bus`] tells every replica that something changed.
 
 pub mod agents;
+pub mod approvals;
 pub mod audit;
 pub mod change_bus;
 pub mod connections;

@@ -3,7 +3,8 @@
 //!
 //! - `/health`, `/.well-known/jwks.json`: public.
 //! - `/api/...` ([`auth`]): sign-in, sessions and accounts, cookie-based.
-//! - `/v1/agents/bootstrap|token|keys|me`: the agent routes ([`agents`]), for agents only.
+//! - `/v1/agents/bootstrap|token|keys|me`, `/v1/vault/execute|token`: the agent routes
+//!   ([`agents`], [`vault`]), for agents only.
 //! - `GET /v1/connections`: people and agents alike ([`crate::auth::caller`]).
 //! - `/v1/...`: the management API; every route sits behind [`crate::auth::authorize`], which
 //!   applies the permission table in `auth/permissions.rs`.
@@ -14,8 +15,10 @@ pub(crate) mod auth;
 mod connections;
 mod health;
 mod keys;
+mod policies;
 mod system;
 mod tokens;
+mod vault;
 mod workspaces;
 
 use axum::Router;
@@ -49,5 +52,6 @@ fn management() -> Router<AppState> {
         .merge(tokens::routes())
         .merge(audit::routes())
         .merge(keys::routes())
+        .merge(policies::routes())
         .merge(system::routes())
 }

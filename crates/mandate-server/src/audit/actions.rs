@@ -104,3 +104,22 @@ pub const CONNECTION_REFRESH_FAILED: &str = "connection.refresh_failed";
 /// A connection was revoked: ciphertext deleted, provider asked to revoke
 /// (`details.providerRevocation` says what it answered).
 pub const CONNECTION_REVOKED: &str = "connection.revoked";
+
+/// A policy bound an agent to a connection; `details` has the version and the document's hash.
+pub const POLICY_CREATED: &str = "policy.created";
+/// A policy's document changed; `details.beforeHash` and `afterHash` are SHA-256 of the
+/// canonical documents, `version` the new version.
+pub const POLICY_UPDATED: &str = "policy.updated";
+/// A policy was deleted (the agent lost the connection); `details.beforeHash` is what it was.
+pub const POLICY_DELETED: &str = "policy.deleted";
+
+/// The gateway's decision on an agent's request, made durable before anything reaches the
+/// provider: `decision`, `rule`, the request summary (method, host, path), the model.
+pub const EXECUTE_DECISION: &str = "vault.execute.decision";
+/// What happened after an allowed decision: the provider's status, the duration, redaction
+/// counts; `correlation_id` ties it to its decision record.
+pub const EXECUTE_OUTCOME: &str = "vault.execute.outcome";
+/// A provider access token was handed to an agent (Model A); never the token itself.
+pub const TOKEN_VENDED: &str = "vault.token.vended";
+/// A policy asked for a person's approval: the request is stored as an approval request.
+pub const APPROVAL_REQUESTED: &str = "approval.requested";

@@ -233,6 +233,28 @@ pub const ROUTES: &[(Method, &str, Permission)] = &[
         "/v1/connections/{connectionId}/reconnect",
         Permission::ConnectAccounts,
     ),
+    (Method::GET, "/v1/policies", Permission::ReadPolicies),
+    (Method::POST, "/v1/policies", Permission::ManagePolicies),
+    (
+        Method::GET,
+        "/v1/policies/{policyId}",
+        Permission::ReadPolicies,
+    ),
+    (
+        Method::PUT,
+        "/v1/policies/{policyId}",
+        Permission::ManagePolicies,
+    ),
+    (
+        Method::DELETE,
+        "/v1/policies/{policyId}",
+        Permission::ManagePolicies,
+    ),
+    (
+        Method::POST,
+        "/v1/policies/{policyId}/test",
+        Permission::ReadPolicies,
+    ),
 ];
 
 /// The routes agents call (the agent API contract's, as far as they exist): enrollment, token
@@ -244,6 +266,8 @@ pub const AGENT_ROUTES: &[(Method, &str)] = &[
     (Method::POST, "/v1/agents/keys"),
     (Method::GET, "/v1/agents/me"),
     (Method::DELETE, "/v1/agents/keys/{kid}"),
+    (Method::POST, "/v1/vault/execute"),
+    (Method::POST, "/v1/vault/token"),
     // Shared with people (`auth::caller`): an agent sees the connections it is bound to.
     (Method::GET, "/v1/connections"),
 ];

@@ -85,6 +85,12 @@ pub struct Config {
     /// Provider entries over the embedded catalog.
     pub provider_catalog_file: Option<PathBuf>,
     pub ssrf_allow_private: bool,
+    /// CIDR blocks and host names reachable although private (`SSRF_ALLOWLIST`).
+    pub ssrf_allowlist: mandate_egress::Exceptions,
+    /// Extra root certificates for outbound HTTPS (`EGRESS_CA_FILE`).
+    pub egress_ca_file: Option<PathBuf>,
+    /// The largest provider response the gateway returns.
+    pub gateway_max_response_bytes: usize,
     pub max_request_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub audit_checkpoint_interval: Duration,
@@ -235,6 +241,16 @@ impl Config {
                 .optional("provider_catalog_file")
                 .map(|v| PathBuf::from(v.text.trim())),
             ssrf_allow_private: p.boolean("ssrf_allow_private")?,
+            ssrf_allowlist: match p.optional("ssrf_allowlist") {
+                None => mandate_egress::Exceptions::default(),
+                Some(v) => mandate_egress::Exceptions::parse(&v.text)
+                    .map_err(|e| ConfigError::new(&v.origin, e))?,
+            },
+            egress_ca_file: p
+                .optional("egress_ca_file")
+                .map(|v| PathBuf::from(v.text.trim())),
+            gateway_max_response_bytes: p.ranged("gateway_max_response_bytes", 1024, 1 << 32)?
+                as usize,
             max_request_body_bytes: p.ranged("max_request_body_bytes", 1024, 1 << 30)? as usize,
             shutdown_grace: Duration::from_secs(p.ranged("shutdown_grace_seconds", 0, 3600)?),
             audit_checkpoint_interval: Duration::from_secs(p.ranged(

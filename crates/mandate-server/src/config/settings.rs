@@ -361,6 +361,24 @@ pub const SETTINGS: &[Setting] = &[
         "Allow outbound requests to private and loopback addresses (true/false). Only for local testing.",
     ),
     setting(
+        "ssrf_allowlist",
+        "SSRF_ALLOWLIST",
+        None,
+        "CIDR blocks (10.20.0.0/16, fd00:1::/64, 127.0.0.1/32) and host names (intranet.example.com) that outbound requests may reach although they are private, comma-separated. Exactly what is named: no wildcards, nothing by default.",
+    ),
+    setting(
+        "egress_ca_file",
+        "EGRESS_CA_FILE",
+        None,
+        "PEM file of root certificates trusted for outbound HTTPS on top of the system's (an internal CA in front of a provider or a self-hosted one).",
+    ),
+    setting(
+        "gateway_max_response_bytes",
+        "GATEWAY_MAX_RESPONSE_BYTES",
+        Some("10485760"),
+        "Largest provider response the gateway returns (1024 to 4294967296 bytes); a policy's maxResponseSizeBytes can lower it. A larger answer is refused with 413, never cut.",
+    ),
+    setting(
         "max_request_body_bytes",
         "MAX_REQUEST_BODY_BYTES",
         Some("1048576"),

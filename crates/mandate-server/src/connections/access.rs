@@ -93,6 +93,11 @@ pub async fn credential_for_use(
         .await
         .map_err(internal)?
         .ok_or(AccessError::NotFound)?;
+    credential_for(app, connection).await
+}
+
+/// [`credential_for_use`] for a connection row the caller has just read.
+pub async fn credential_for(app: &AppState, connection: Connection) -> Result<Usable, AccessError> {
     let now = OffsetDateTime::now_utc();
     match connection.state {
         ConnectionState::Revoked => return Err(AccessError::Revoked),
@@ -110,7 +115,7 @@ pub async fn credential_for_use(
         }
         ConnectionState::Active | ConnectionState::Error => {}
     }
-    refresh_locked(app, workspace_id, id, None).await
+    refresh_locked(app, connection.workspace_id, &connection.id, None).await
 }
 
 /// After the provider refused `rejected` (401): a new access token, unless another request

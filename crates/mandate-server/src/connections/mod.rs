@@ -32,3 +32,19 @@ pub fn audit_event(actor: Actor, action: &'static str, c: &Connection) -> AuditE
         Err(_) => event,
     }
 }
+
+/// The hosts `c`'s credential may be sent to: the admin's list for a generic provider, else the
+/// service's hosts when it names some, else the provider's.
+pub fn allowed_hosts<'a>(catalog: &'a catalog::Catalog, c: &'a Connection) -> &'a [String] {
+    if !c.api_hosts.is_empty() {
+        return &c.api_hosts;
+    }
+    let Some(provider) = catalog.get(&c.provider) else {
+        return &[];
+    };
+    c.service
+        .as_deref()
+        .and_then(|id| provider.services.iter().find(|s| s.id == id))
+        .filter(|s| !s.api_hosts.is_empty())
+        .map_or(&provider.api_hosts, |s| &s.api_hosts)
+}

@@ -62,6 +62,10 @@ pub enum Topic {
     DataKey,
     /// A connection was created, changed state (refreshed, needs re-auth, failed) or revoked.
     Connection,
+    /// A policy was created, changed or deleted: replicas drop its compiled copy.
+    Policy,
+    /// An approval request was created or changed state.
+    Approval,
     /// Liveness of the PostgreSQL listeners; never delivered to subscribers.
     Heartbeat,
     #[serde(other)]

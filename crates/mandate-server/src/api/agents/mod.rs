@@ -21,6 +21,8 @@ pub fn agent_routes(state: &AppState) -> Router<AppState> {
     let authenticated = Router::new()
         .route("/v1/agents/me", get(me::show))
         .route("/v1/agents/keys/{kid}", delete(me::revoke_key))
+        .route("/v1/vault/execute", post(super::vault::execute))
+        .route("/v1/vault/token", post(super::vault::token))
         .route_layer(from_fn_with_state(
             state.clone(),
             crate::agents::principal::require_agent,
