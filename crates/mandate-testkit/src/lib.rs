@@ -17,6 +17,7 @@ pub mod replay;
 
 pub mod server;
 pub mod sqlite;
+pub mod upstream;
 
 /// A loopback port that was free a moment ago (a peer started on it may still lose a race).
 pub fn free_port() -> u16 {

@@ -21,6 +21,7 @@ use super::approval::{self, NewApproval};
 use super::headers;
 use super::reply::{self, provider_unreachable};
 use super::request::{ExecuteRequest, Prepared, prepare};
+use super::scrub::Scrubber;
 use super::stream;
 use super::target::{self, Target};
 use crate::agents::principal::AgentPrincipal;
@@ -125,7 +126,7 @@ pub async fn execute(
     }
     let started = Instant::now();
     let sent = send(app, &target, &prepared).await;
-    let response = match sent {
+    let (response, scrubber) = match sent {
         Ok(r) => r,
         Err(e) => {
             record
@@ -143,21 +144,35 @@ pub async fn execute(
     let status = response.status().as_u16();
     let cap = response_cap(app, policy);
     if req.stream || req.download {
-        return Ok(streamed(
-            app,
-            caller,
-            &target,
-            &prepared,
-            response,
+        if response.content_length().is_some_and(|n| n > cap as u64) {
+            let e = reply::too_large(cap);
+            record
+                .outcome(
+                    audit_id,
+                    Outcome::Error,
+                    Some(status),
+                    started,
+                    json!({"error": e.message}),
+                )
+                .await;
+            return Err(e);
+        }
+        let how = Streamed {
             cap,
             bypass,
             audit_id,
             started,
-            &summary,
-            req.download,
+            download: req.download,
+            scrubber,
+        };
+        return Ok(streamed(
+            app, caller, &target, &prepared, response, how, &summary,
         ));
     }
-    let reply_headers = headers::reply_map(response.headers());
+    let mut reply_headers = headers::reply_map(response.headers());
+    for value in reply_headers.values_mut() {
+        *value = scrubber.scrub_str(value);
+    }
     let view = Request {
         model: Model::B,
         method: &prepared.method,
@@ -166,7 +181,7 @@ pub async fn execute(
         body_bytes: 0,
         unix_seconds: now.unix_timestamp(),
     };
-    let shaped = match reply::shape(response, cap, policy, &view, bypass).await {
+    let shaped = match reply::shape(response, cap, policy, &view, bypass, &scrubber).await {
         Ok(s) => s,
         Err(e) => {
             record
@@ -307,22 +322,23 @@ async fn send(
     app: &AppState,
     target: &Target,
     prepared: &Prepared,
-) -> Result<reqwest::Response, ApiError> {
+) -> Result<(reqwest::Response, Scrubber), ApiError> {
     let usable = access::credential_for(app, target.connection.clone())
         .await
         .map_err(access_error)?;
     let response = send_with(app, &usable, prepared).await?;
+    let scrubber = Scrubber::for_credential(&usable.credential);
     if response.status() != reqwest::StatusCode::UNAUTHORIZED
         || usable.credential.refresh_token().is_none()
     {
-        return Ok(response);
+        return Ok((response, scrubber));
     }
     let Some(rejected) = usable
         .credential
         .api_token()
         .map(|t| Zeroizing::new(t.to_string()))
     else {
-        return Ok(response);
+        return Ok((response, scrubber));
     };
     let renewed = access::credential_after_rejection(
         app,
@@ -332,7 +348,8 @@ async fn send(
     )
     .await
     .map_err(access_error)?;
-    send_with(app, &renewed, prepared).await
+    let response = send_with(app, &renewed, prepared).await?;
+    Ok((response, Scrubber::for_credential(&renewed.credential)))
 }
 
 async fn send_with(
@@ -398,20 +415,33 @@ pub fn access_error(e: AccessError) -> ApiError {
     }
 }
 
-#[allow(clippy::too_many_arguments)] // one call site: the streaming branch of `execute`
+/// How a streamed reply is bounded, filtered and recorded.
+struct Streamed {
+    cap: usize,
+    bypass: Bypass,
+    audit_id: uuid::Uuid,
+    started: Instant,
+    download: bool,
+    scrubber: Scrubber,
+}
+
 fn streamed(
     app: &AppState,
     caller: &Caller<'_>,
     target: &Target,
     prepared: &Prepared,
     response: reqwest::Response,
-    cap: usize,
-    bypass: Bypass,
-    audit_id: uuid::Uuid,
-    started: Instant,
+    how: Streamed,
     summary: &RequestSummary,
-    download: bool,
 ) -> Response {
+    let Streamed {
+        cap,
+        bypass,
+        audit_id,
+        started,
+        download,
+        scrubber,
+    } = how;
     let status = response.status().as_u16();
     let content_type = reply::content_type(&response);
     let view = Request {
@@ -432,11 +462,13 @@ fn streamed(
         sse: content_type.starts_with("text/event-stream"),
     });
     let mut builder = axum::http::Response::builder().status(status);
+    // Filtering and scrubbing may change the length: the reply is re-framed.
     for (name, value) in response.headers() {
-        let keep = headers::returned(name.as_str())
-            && !(filters && name == reqwest::header::CONTENT_LENGTH);
-        if keep {
-            builder = builder.header(name, value);
+        if headers::returned(name.as_str())
+            && name != reqwest::header::CONTENT_LENGTH
+            && let Ok(value) = value.to_str()
+        {
+            builder = builder.header(name, scrubber.scrub_str(value));
         }
     }
     builder = builder.header("x-mandate-audit-id", audit_id.to_string());
@@ -466,7 +498,7 @@ fn streamed(
             }
         });
     });
-    let body = stream::body(response, filter, cap, on_end);
+    let body = stream::body(response, filter, scrubber, cap, on_end);
     builder
         .body(body)
         .unwrap_or_else(|_| ApiError::internal(&"building a streamed reply failed").into_response())

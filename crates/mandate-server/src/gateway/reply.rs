@@ -5,10 +5,11 @@
 use axum::http::StatusCode;
 use mandate_egress::reqwest;
 use mandate_egress::{Egress, EgressError, Response};
-use mandate_policy::{Bypass, CompiledPolicy, Filtered, Request};
+use mandate_policy::{Bypass, CompiledPolicy, Filtered, RedactionCount, Request};
 use serde_json::{Value, json};
 
 use super::request::is_json_type;
+use super::scrub::Scrubber;
 use crate::error::ApiError;
 
 /// What the agent gets back as `body`, and what the rules did.
@@ -63,42 +64,65 @@ pub async fn shape(
     policy: &CompiledPolicy,
     request: &Request<'_>,
     bypass: Bypass,
+    scrubber: &Scrubber,
 ) -> Result<Shaped, ApiError> {
     let content_type = content_type(&response);
-    let bytes = Egress::read_body(response, cap)
+    let raw = Egress::read_body(response, cap)
         .await
         .map_err(|e| match e {
             EgressError::TooLarge(_) => too_large(cap),
             other => provider_unreachable(&other),
         })?;
+    let size_bytes = raw.len();
+    let (bytes, reflected) = scrubber.scrub(&raw);
+    drop(raw);
+    let mut shaped = shape_bytes(bytes, &content_type, policy, request, bypass);
+    shaped.size_bytes = size_bytes;
+    if reflected > 0 {
+        shaped.filtered.redactions.push(RedactionCount {
+            kind: "credential".into(),
+            field: "$body".into(),
+            count: reflected,
+        });
+    }
+    Ok(shaped)
+}
+
+fn shape_bytes(
+    bytes: Vec<u8>,
+    content_type: &str,
+    policy: &CompiledPolicy,
+    request: &Request<'_>,
+    bypass: Bypass,
+) -> Shaped {
     let size_bytes = bytes.len();
     if bytes.is_empty() {
-        return Ok(Shaped {
+        return Shaped {
             body: Value::Null,
             filtered: Filtered::default(),
             size_bytes,
-        });
+        };
     }
-    let looks_json = is_json_type(&content_type) || content_type.is_empty();
+    let looks_json = is_json_type(content_type) || content_type.is_empty();
     if looks_json && let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) {
         let filtered = policy.filter_json(request, &mut value, bypass);
-        return Ok(Shaped {
+        return Shaped {
             body: value,
             filtered,
             size_bytes,
-        });
+        };
     }
-    if (is_text_type(&content_type) || content_type.is_empty())
+    if (is_text_type(content_type) || content_type.is_empty())
         && let Ok(mut text) = String::from_utf8(bytes)
     {
         let filtered = policy.filter_text(request, &mut text, bypass);
-        return Ok(Shaped {
+        return Shaped {
             body: Value::String(text),
             filtered,
             size_bytes,
-        });
+        };
     }
-    Ok(Shaped {
+    Shaped {
         body: json!({
             "_binaryContent": true,
             "contentType": content_type,
@@ -107,7 +131,7 @@ pub async fn shape(
         }),
         filtered: Filtered::default(),
         size_bytes,
-    })
+    }
 }
 
 pub fn provider_unreachable(e: &EgressError) -> ApiError {

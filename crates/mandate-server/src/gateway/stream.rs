@@ -1,5 +1,5 @@
 //! `stream: true` and `download: true`: the provider's body passes through as it arrives, with
-//! memory bounded by one line. When response rules apply, each complete line is filtered on its
+//! memory bounded by one line, the credential scrubbed ([`super::scrub`]). When response rules apply, each complete line is filtered on its
 //! own: an SSE `data:` line or an NDJSON line holding JSON goes through the JSON rules, any other
 //! line through redaction (plain-text streams are redacted too). Past the size cap the stream
 //! ends with an error (an SSE `error` event, else an aborted body), never a silent cut.
@@ -12,6 +12,7 @@ use mandate_policy::{Bypass, Model, Request};
 use serde_json::Value;
 use url::Url;
 
+use super::scrub::Scrubber;
 use crate::policies::cache::Loaded;
 
 /// A line longer than this is filtered as it stands (a stream is not held back forever).
@@ -67,6 +68,7 @@ impl Filter {
 struct State {
     response: reqwest::Response,
     filter: Option<Filter>,
+    scrubber: Scrubber,
     pending: Vec<u8>,
     cap: usize,
     end: StreamEnd,
@@ -81,10 +83,24 @@ impl State {
         }
     }
 
-    /// Filter the complete lines in `pending` (all of it when `flush`).
+    /// What can be sent of `pending` now (all of it when `flush`): with response rules, the
+    /// complete lines, each scrubbed and filtered; without, everything scrubbed but a tail short
+    /// enough to be the start of a secret that the next chunk completes.
     fn drain(&mut self, flush: bool) -> Bytes {
         let Some(filter) = &self.filter else {
-            return Bytes::from(std::mem::take(&mut self.pending));
+            let (scrubbed, n) = self.scrubber.scrub(&self.pending);
+            self.end.redactions += n;
+            let hold = if flush {
+                0
+            } else {
+                self.scrubber
+                    .longest()
+                    .saturating_sub(1)
+                    .min(scrubbed.len())
+            };
+            let cut = scrubbed.len() - hold;
+            self.pending = scrubbed[cut..].to_vec();
+            return Bytes::from(scrubbed[..cut].to_vec());
         };
         let cut = match self.pending.iter().rposition(|b| *b == b'\n') {
             Some(i) => i + 1,
@@ -93,6 +109,8 @@ impl State {
         };
         let rest = self.pending.split_off(cut);
         let ready = std::mem::replace(&mut self.pending, rest);
+        let (ready, n) = self.scrubber.scrub(&ready);
+        self.end.redactions += n;
         let text = String::from_utf8_lossy(&ready);
         let mut out = String::with_capacity(text.len());
         for piece in text.split_inclusive('\n') {
@@ -111,6 +129,7 @@ impl State {
 pub fn body(
     response: reqwest::Response,
     filter: Option<Filter>,
+    scrubber: Scrubber,
     cap: usize,
     on_end: Box<dyn FnOnce(StreamEnd) + Send>,
 ) -> Body {
@@ -118,6 +137,7 @@ pub fn body(
     let state = State {
         response,
         filter,
+        scrubber,
         pending: Vec::new(),
         cap,
         end: StreamEnd::default(),

@@ -63,6 +63,7 @@ macro_rules! backend_suite {
 mod agents;
 mod audit;
 mod connections;
+mod gateway;
 mod http;
 #[cfg(all(feature = "vault-transit", feature = "aws-kms", feature = "azure-kv"))]
 mod kek_providers;

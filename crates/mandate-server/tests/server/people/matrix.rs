@@ -85,6 +85,7 @@ struct Fixtures {
     agent_id: String,
     app_id: String,
     connection_id: String,
+    policy_id: String,
 }
 
 impl Fixtures {
@@ -96,6 +97,7 @@ impl Fixtures {
             .replace("{agentId}", &self.agent_id)
             .replace("{appId}", &self.app_id)
             .replace("{connectionId}", &self.connection_id)
+            .replace("{policyId}", &self.policy_id)
     }
 }
 
@@ -184,7 +186,15 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
         )
         .await;
     assert_eq!(s, 201, "{connection}");
+    let (s, policy) = owner
+        .post(
+            "/v1/policies",
+            json!({ "agentId": agent["id"], "connectionId": connection["id"], "document": {} }),
+        )
+        .await;
+    assert_eq!(s, 201, "{policy}");
     let fixtures = Fixtures {
+        policy_id: policy["id"].as_str().unwrap().to_string(),
         connection_id: connection["id"].as_str().unwrap().to_string(),
         app_id: oauth_app["id"].as_str().unwrap().to_string(),
         agent_id: agent["id"].as_str().unwrap().to_string(),
@@ -283,6 +293,12 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
                 // A valid request whose only fault is the foreign connection id.
                 Method::POST if template.ends_with("/reconnect") => {
                     Some(json!({ "oauthAppId": fixtures.app_id }))
+                }
+                Method::PUT if template.starts_with("/v1/policies") => {
+                    Some(json!({ "version": 1, "document": {} }))
+                }
+                Method::POST if template.ends_with("/test") => {
+                    Some(json!({ "method": "GET", "url": "https://api.example.com/" }))
                 }
                 _ => None,
             };
