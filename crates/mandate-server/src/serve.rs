@@ -127,6 +127,10 @@ impl Server {
         let policies = std::sync::Arc::new(crate::policies::cache::PolicyCache::default());
         policies.spawn_invalidation(&bus);
         let settings = HttpSettings::from(&config);
+        let policy_limits = crate::gateway::rate_limit::PolicyLimits::new(db.clone());
+        let agent_tokens =
+            std::sync::Arc::new(crate::agents::token_cache::AgentTokenCache::default());
+        agent_tokens.spawn_invalidation(&bus);
         let state = AppState {
             db,
             bus,
@@ -137,10 +141,12 @@ impl Server {
             passwords,
             passkeys,
             agent_keys: Default::default(),
+            agent_tokens,
             catalog: std::sync::Arc::new(catalog),
             egress,
             refresh_locks: Default::default(),
             policies: policies.clone(),
+            policy_limits,
         };
         let app = http::with_middleware(
             crate::api::routes(&state).with_state(state.clone()),
@@ -163,8 +169,8 @@ impl Server {
     }
 
     /// Serve until `shutdown` resolves; then stop accepting, let in-flight requests finish for
-    /// up to the configured grace period, write the queued audit records and a closing
-    /// checkpoint, and close the database.
+    /// up to the configured grace period, write the hourly counts kept in memory, the queued
+    /// audit records and a closing checkpoint, and close the database.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -173,6 +179,9 @@ impl Server {
         tracing::info!(addr = %addr, mode = ?self.state.config.mode, "listening");
         let grace = self.state.config.shutdown_grace;
         serve_until(self.listener, self.app, shutdown, grace).await?;
+        if let Err(e) = self.state.policy_limits.flush().await {
+            tracing::warn!(error = %e, "writing the policies' hourly counts failed");
+        }
         let lost = self.state.audit.close().await;
         if lost == 0 {
             tracing::info!("audit records flushed");

@@ -28,6 +28,8 @@ pub struct AppState {
     pub passkeys: Passkeys,
     /// Agents' public keys for the token exchange (a per-replica hint; see its module).
     pub agent_keys: Arc<AgentKeyCache>,
+    /// Agents' access tokens looked up recently (see its module for what drops them).
+    pub agent_tokens: Arc<crate::agents::token_cache::AgentTokenCache>,
     /// The provider catalog, validated at start.
     pub catalog: Arc<Catalog>,
     /// SSRF-safe outbound HTTP (one connection pool for the process).
@@ -36,4 +38,6 @@ pub struct AppState {
     pub refresh_locks: Arc<RefreshLocks>,
     /// Compiled policies of this replica, dropped through the change bus.
     pub policies: Arc<PolicyCache>,
+    /// The policies' hourly request counters.
+    pub policy_limits: crate::gateway::rate_limit::PolicyLimits,
 }

@@ -97,7 +97,12 @@ impl Db {
                     let parsed = PgConnectOptions::from_str(url).map_err(|e| {
                         StoreError::Config(format!("DATABASE_URL ({}): {e}", redact_url(url)))
                     })?;
-                    connect_postgres(parsed.application_name("mandate"), url, options).await
+                    // synchronous_commit on whatever the server's default: a committed audit
+                    // record must survive a database crash once the action it precedes went ahead.
+                    let parsed = parsed
+                        .application_name("mandate")
+                        .options([("synchronous_commit", "on")]);
+                    connect_postgres(parsed, url, options).await
                 }
                 Some(other) => Err(StoreError::Config(format!(
                     "DATABASE_URL: unsupported scheme `{other}` (expected sqlite://path or \
@@ -161,7 +166,10 @@ async fn connect_sqlite(opts: SqliteConnectOptions, options: &DbOptions) -> Resu
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
+    // No ping before each checkout: on SQLite it is one more hand-off to the connection's
+    // worker thread per statement, and a broken file shows up in the statement itself.
     let pool = SqlitePoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(options.max_connections)
         .acquire_timeout(options.connect_timeout)
         .connect_with(opts)

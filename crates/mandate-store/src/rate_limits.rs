@@ -46,6 +46,49 @@ pub async fn hit(
     })
 }
 
+/// The count already recorded for `bucket` in the window of length `window` that contains `now`
+/// (0 when none). Counters kept in memory start from it after a restart.
+pub async fn count(
+    db: &Db,
+    bucket: &str,
+    window: Duration,
+    now: OffsetDateTime,
+) -> Result<Hits, StoreError> {
+    let (start, window_ends) = window_of(window, now)?;
+    let count = on_pool!(db, pool => sqlx::query_scalar::<_, i32>(
+        "SELECT hits FROM rate_limit_windows WHERE bucket = $1 AND window_start = $2")
+        .bind(bucket)
+        .bind(to_db_precision(start))
+        .fetch_optional(pool)
+        .await)?;
+    Ok(Hits {
+        count: i64::from(count.unwrap_or(0)),
+        window_ends,
+    })
+}
+
+/// Record that `bucket` reached `hits` in the window starting at `window_start`; a lower figure
+/// never replaces a higher one (a counter kept in memory writes its total behind).
+pub async fn raise(
+    db: &Db,
+    bucket: &str,
+    window_start: OffsetDateTime,
+    hits: i64,
+) -> Result<(), StoreError> {
+    let hits = i32::try_from(hits).unwrap_or(i32::MAX);
+    on_pool!(db, pool => sqlx::query(
+        "INSERT INTO rate_limit_windows (bucket, window_start, hits) VALUES ($1, $2, $3) \
+         ON CONFLICT (bucket, window_start) DO UPDATE SET hits = excluded.hits \
+         WHERE excluded.hits > rate_limit_windows.hits")
+        .bind(bucket)
+        .bind(to_db_precision(window_start))
+        .bind(hits)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
 /// Forget windows that started before `before`.
 pub async fn delete_before(db: &Db, before: OffsetDateTime) -> Result<u64, StoreError> {
     let n = on_pool!(db, pool => sqlx::query("DELETE FROM rate_limit_windows WHERE window_start < $1")

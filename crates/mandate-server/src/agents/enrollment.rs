@@ -62,7 +62,7 @@ pub async fn enroll(
         }
     };
     // Re-enrollment revoked the earlier keys.
-    state.agent_keys.forget(agent.id);
+    super::token_cache::changed(state, agent.workspace_id, agent.id).await;
     let audit_id = state
         .audit
         .record(

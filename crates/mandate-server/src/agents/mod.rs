@@ -10,6 +10,7 @@ pub mod enrollment;
 pub mod key_cache;
 pub mod key_rotation;
 pub mod principal;
+pub mod token_cache;
 pub mod token_exchange;
 
 use serde_json::{Value, json};

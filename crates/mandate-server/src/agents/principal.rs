@@ -1,7 +1,9 @@
 //! The agent behind an agent route: its access token (`Authorization: Bearer`, `X-API-Key` or
-//! `X-Goog-Api-Key`, as the contract allows) is looked up by hash with its agent and key on every
-//! request, so disabling the agent or revoking the key ends the token at once. People's
-//! credentials are refused here, as agent tokens are refused on management routes.
+//! `X-Goog-Api-Key`, as the contract allows) is looked up by hash with its agent and key, from
+//! the per-replica [`token_cache`](super::token_cache) or the database. Disabling the agent or
+//! revoking the key ends the token at once on the replica that did it and as soon as the change
+//! bus delivers elsewhere (a minute at most). People's credentials are refused here, as agent
+//! tokens are refused on management routes.
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::HeaderMap;
@@ -97,7 +99,16 @@ pub async fn authenticate(
             return Err(invalid_token());
         }
     }
-    let Some(owner) = agent_tokens::by_token_hash(&state.db, &TokenHash::of(token).0).await? else {
+    let hash = TokenHash::of(token).0;
+    let (owner, read_at) = match state.agent_tokens.get(&hash) {
+        Some(owner) => (Some(owner), None),
+        None => {
+            let read_at = state.agent_tokens.generation();
+            let owner = agent_tokens::by_token_hash(&state.db, &hash).await?;
+            (owner, Some(read_at))
+        }
+    };
+    let Some(owner) = owner else {
         record_rejection(state, None, "unknown token").await;
         return Err(invalid_token());
     };
@@ -114,8 +125,14 @@ pub async fn authenticate(
         record_rejection(state, Some((owner.agent_id, owner.workspace_id)), reason).await;
         return Err(invalid_token());
     }
+    let mut owner = owner;
     if owner.last_seen_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
         agents::touch(&state.db, owner.agent_id, now).await?;
+        owner.last_seen_at = Some(now);
+        state.agent_tokens.seen(&hash, now);
+    }
+    if let Some(read_at) = read_at {
+        state.agent_tokens.put(hash, owner.clone(), read_at);
     }
     Ok(AgentPrincipal {
         agent_id: owner.agent_id,

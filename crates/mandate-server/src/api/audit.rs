@@ -88,6 +88,11 @@ async fn list(
         )));
     }
     let filter = q.filter(&principal)?;
+    // Read your writes: what this replica still has queued (outcome records) goes in first.
+    app.audit
+        .flush()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     let rows = audit_store::newest_first(&app.db, &filter, q.cursor, limit).await?;
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.seq))

@@ -6,8 +6,8 @@
 //! committed: an action that must not happen unrecorded (a provider call) waits for it, and
 //! when the database fails the caller gets an error and the action does not happen.
 //! [`AuditLog::record_buffered`] returns once queued: for records that follow an action already
-//! taken (its outcome); those are retried until written, and [`AuditLog::close`] writes them
-//! all before the process stops.
+//! taken (its outcome); those wait up to [`LINGER`] to ride with the next committed record, are
+//! retried until written, and [`AuditLog::close`] writes them all before the process stops.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,6 +28,9 @@ pub const MAX_BATCH: usize = 4_096;
 const MAX_PENDING: usize = 65_536;
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How long buffered events may wait for a record that is waited for, to share its commit
+/// instead of taking one of their own (which the next waited-for record would queue behind).
+const LINGER: Duration = Duration::from_millis(5);
 /// How long closing keeps retrying buffered events the database refuses.
 const CLOSE_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -57,6 +60,7 @@ impl AuditLog {
             keys,
             entries: Vec::new(),
             acks: Vec::new(),
+            head: None,
         };
         let task = tokio::spawn(writer.run(receiver));
         AuditLog {
@@ -132,12 +136,16 @@ struct Writer {
     /// Events not yet committed, in arrival order, and who waits for each.
     entries: Vec<AuditEntry>,
     acks: Vec<Option<Ack>>,
+    /// The chain's head after this writer's last batch (None: unknown, read it under the lock).
+    head: Option<audit::ChainHead>,
 }
 
 impl Writer {
     async fn run(mut self, mut receiver: mpsc::Receiver<Message>) {
         let mut inbox = Vec::with_capacity(MAX_BATCH);
         let mut retry = RETRY_FIRST;
+        // Set while buffered events wait to share a commit (see [`LINGER`]).
+        let mut linger_until = None;
         loop {
             if self.entries.is_empty() {
                 if receiver.recv_many(&mut inbox, MAX_BATCH).await == 0 {
@@ -172,6 +180,16 @@ impl Writer {
                 let _ = done.send(lost);
                 return;
             }
+            if flushes.is_empty() && retry == RETRY_FIRST && self.only_buffered() {
+                let deadline =
+                    *linger_until.get_or_insert_with(|| tokio::time::Instant::now() + LINGER);
+                if let Ok(Some(message)) = tokio::time::timeout_at(deadline, receiver.recv()).await
+                {
+                    inbox.push(message);
+                    continue;
+                }
+            }
+            linger_until = None;
             let written = self.write_once().await;
             for f in flushes {
                 let _ = f.send(());
@@ -183,6 +201,13 @@ impl Writer {
                 retry = (retry * 2).min(RETRY_MAX);
             }
         }
+    }
+
+    /// Something is pending and nobody waits for it (below the batch limit).
+    fn only_buffered(&self) -> bool {
+        !self.entries.is_empty()
+            && self.entries.len() < MAX_BATCH
+            && self.acks.iter().all(Option::is_none)
     }
 
     /// Sort `messages`: records become pending, flush and close requests are kept for answering
@@ -212,12 +237,16 @@ impl Writer {
             return true;
         }
         let keys = &self.keys;
-        match audit::append(&self.db, &self.entries, |seq, entry, previous| {
-            keys.link_new(seq, entry, previous)
-        })
-        .await
-        {
-            Ok(_) => {
+        let appended = audit::append_after(
+            &self.db,
+            self.head.as_ref(),
+            &self.entries,
+            |seq, entry, previous| keys.link_new(seq, entry, previous),
+        )
+        .await;
+        match appended {
+            Ok(head) => {
+                self.head = head;
                 self.entries.clear();
                 for ack in self.acks.drain(..).flatten() {
                     let _ = ack.send(Ok(()));
@@ -225,6 +254,7 @@ impl Writer {
                 true
             }
             Err(e) => {
+                self.head = None;
                 let message = e.to_string();
                 let mut kept_entries = Vec::new();
                 let mut kept_acks = Vec::new();

@@ -10,7 +10,7 @@ mod query;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use append::{ChainHead, append, head};
+pub use append::{ChainHead, append, append_after, head};
 pub use checkpoints::{CheckpointRow, checkpoints, insert_checkpoint, latest_checkpoint};
 pub use keys::{AuditKeyRow, insert_key_if_absent, keys};
 pub use query::{AuditFilter, count, newest_first, oldest_first, stored_ids};

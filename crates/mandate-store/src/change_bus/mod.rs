@@ -66,6 +66,9 @@ pub enum Topic {
     Policy,
     /// An approval request was created or changed state.
     Approval,
+    /// An agent was changed, disabled or deleted, or a key of it revoked: replicas drop its
+    /// cached access tokens and keys.
+    Agent,
     /// Liveness of the PostgreSQL listeners; never delivered to subscribers.
     Heartbeat,
     #[serde(other)]

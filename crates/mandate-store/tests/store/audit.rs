@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 store_suite!(
     audit_appends_one_gap_free_chain,
+    audit_append_after_a_known_head_yields_to_other_writers,
     audit_pages_and_filters,
     audit_tables_refuse_update_and_delete,
 );
@@ -90,6 +91,53 @@ async fn audit_appends_one_gap_free_chain(db: &Db) {
     again[1].occurred_at = OffsetDateTime::now_utc();
     assert!(audit::append(db, &again, linker).await.is_err());
     assert_eq!(audit::count(db).await.unwrap(), 1_206);
+}
+
+/// The writer's shortcut (rows follow the head it remembers, no lock, no head read) keeps the
+/// chain whole when someone else appended meanwhile, and commits durably on PostgreSQL whatever
+/// the server's default (the test clusters run with synchronous_commit off).
+async fn audit_append_after_a_known_head_yields_to_other_writers(db: &Db) {
+    let head = audit::append_after(db, None, &[entry("a")], linker)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.seq, 1);
+    let head = audit::append_after(db, Some(&head), &[entry("b"), entry("c")], linker)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.seq, 3);
+    // Another writer (a replica, a CLI command) takes positions 4 and 5.
+    let other = audit::append(db, &[entry("x"), entry("y")], linker)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.seq, 5);
+    // The stale head loses position 4 to it and the batch goes after the real head.
+    let head = audit::append_after(db, Some(&head), &[entry("d")], linker)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.seq, 6);
+    // More rows than one statement holds take the locked path.
+    let many: Vec<AuditEntry> = (0..150).map(|i| entry(&format!("m.{i}"))).collect();
+    let head = audit::append_after(db, Some(&head), &many, linker)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.seq, 156);
+    let rows = all_rows(db).await;
+    assert_eq!(rows.len(), 156);
+    assert_chained(&rows);
+    let actions: Vec<&str> = rows[..6].iter().map(|r| r.entry.action.as_str()).collect();
+    assert_eq!(actions, ["a", "b", "c", "x", "y", "d"]);
+    if let Db::Postgres(pool) = db {
+        let setting: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(setting, "on");
+    }
 }
 
 async fn audit_pages_and_filters(db: &Db) {

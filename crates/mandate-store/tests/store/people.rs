@@ -12,6 +12,7 @@ store_suite!(
     setup_happens_once_under_concurrent_attempts,
     lockout_after_five_failures_in_the_window,
     rate_limit_counts_every_hit_once,
+    a_written_behind_count_only_ever_rises,
     the_last_owner_cannot_be_demoted_or_removed,
     invites_work_once,
     totp_steps_and_backup_codes_work_once,
@@ -133,6 +134,42 @@ async fn rate_limit_counts_every_hit_once(db: &Db) {
     .await
     .unwrap();
     assert_eq!(next.count, 1, "a new window starts from zero");
+}
+
+async fn a_written_behind_count_only_ever_rises(db: &Db) {
+    let now = OffsetDateTime::from_unix_timestamp(1_800_000_030).unwrap();
+    let hour = Duration::hours(1);
+    let (start, _) = rate_limits::window_of(hour, now).unwrap();
+    let bucket = "policy:written-behind";
+    assert_eq!(
+        rate_limits::count(db, bucket, hour, now)
+            .await
+            .unwrap()
+            .count,
+        0
+    );
+    rate_limits::raise(db, bucket, start, 7).await.unwrap();
+    rate_limits::raise(db, bucket, start, 5).await.unwrap();
+    let seen = rate_limits::count(db, bucket, hour, now).await.unwrap();
+    assert_eq!(seen.count, 7, "a lower total does not replace a higher one");
+    assert_eq!(seen.window_ends, start + hour);
+    rate_limits::raise(db, bucket, start, 9).await.unwrap();
+    assert_eq!(
+        rate_limits::count(db, bucket, hour, now)
+            .await
+            .unwrap()
+            .count,
+        9
+    );
+    let next_hour = rate_limits::count(db, bucket, hour, now + hour)
+        .await
+        .unwrap();
+    assert_eq!(next_hour.count, 0, "the next window starts from zero");
+    assert_eq!(
+        rate_limits::hit(db, bucket, hour, now).await.unwrap().count,
+        10,
+        "hits and written-behind totals share the row"
+    );
 }
 
 async fn the_last_owner_cannot_be_demoted_or_removed(db: &Db) {

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::agents::agent_json;
+use crate::agents::token_cache;
 use crate::api::auth::time_json;
 use crate::audit::{AuditEvent, Outcome, actions};
 use crate::auth::Principal;
@@ -170,7 +171,7 @@ async fn update(
         },
     )
     .await?;
-    app.agent_keys.forget(id);
+    token_cache::changed(&app, principal.workspace_id, id).await;
     let audit_id = app
         .audit
         .record(
@@ -199,7 +200,7 @@ async fn remove(
 ) -> Result<Json<Value>, ApiError> {
     let id = agent_id(&id)?;
     agents::delete(&app.db, principal.workspace_id, id).await?;
-    app.agent_keys.forget(id);
+    token_cache::changed(&app, principal.workspace_id, id).await;
     let audit_id = app
         .audit
         .record(
@@ -271,7 +272,7 @@ async fn revoke_key(
         return Err(ApiError::not_found("agent not found"));
     }
     let key = keys::revoke(&app.db, id, &kid, OffsetDateTime::now_utc()).await?;
-    app.agent_keys.forget(id);
+    token_cache::changed(&app, principal.workspace_id, id).await;
     let audit_id = app
         .audit
         .record(

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::agents::agent_json;
 use crate::agents::principal::AgentPrincipal;
+use crate::agents::token_cache;
 use crate::audit::{AuditEvent, Outcome, actions};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -41,7 +42,7 @@ pub async fn revoke_key(
             .with_hint("add a new key first (POST /v1/agents/keys), or ask an admin for a new bootstrap secret"));
     }
     let key = keys::revoke(&state.db, agent.agent_id, &kid, OffsetDateTime::now_utc()).await?;
-    state.agent_keys.forget(agent.agent_id);
+    token_cache::changed(&state, agent.workspace_id, agent.agent_id).await;
     let audit_id = state
         .audit
         .record(

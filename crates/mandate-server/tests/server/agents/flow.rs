@@ -364,3 +364,45 @@ async fn a_replica_with_a_stale_key_cache_issues_nothing(backend: Backend) {
     second.stop().await;
     first.stop().await;
 }
+
+/// Replica 1 has the agent's access token cached (it answered with it); the agent is disabled
+/// through replica 2. The change bus tells replica 1, which refuses the token from then on
+/// (the bus's delivery time, well under the cache's one-minute bound); enabled again, it works.
+/// PostgreSQL only: SQLite runs one process, whose in-process bus has nobody else to tell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_token_cached_on_one_replica_ends_when_another_disables_the_agent() {
+    let first = start(Backend::Postgres).await;
+    let second = first.replica().await;
+    let mut owner = second.owner("owner@example.com").await;
+    let agent = enrolled_agent(&first, &mut owner, "cached-token", SigningAlg::Es256).await;
+    let token = agent.token().await;
+    assert_eq!(me(&first.base, &token).await.0, 200);
+    assert_eq!(me(&first.base, &token).await.0, 200, "now from the cache");
+
+    let path = format!("/v1/agents/{}", agent.id);
+    let (s, v, _) = owner
+        .send(Method::PATCH, &path, Some(json!({"status": "disabled"})))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (s, v) = me(&first.base, &token).await;
+        if s == 401 {
+            break;
+        }
+        assert_eq!(s, 200, "{v}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica 1 still accepts the disabled agent's token"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(me(&second.base, &token).await.0, 401);
+    let (s, v, _) = owner
+        .send(Method::PATCH, &path, Some(json!({"status": "active"})))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(me(&first.base, &token).await.0, 200, "enabled again");
+    second.stop().await;
+    first.stop().await;
+}

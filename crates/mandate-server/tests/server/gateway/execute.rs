@@ -367,3 +367,29 @@ impl Gw {
         session["user"]["id"].as_str().unwrap().parse().unwrap()
     }
 }
+
+/// On SQLite the hourly counts live in memory and are written behind (at shutdown, and every
+/// second): what was counted before a restart still counts after it.
+#[tokio::test]
+async fn sqlite_hourly_counts_survive_a_restart() {
+    use mandate_server::gateway::rate_limit::PolicyLimits;
+    let test_db = crate::sqlite_db().await;
+    let now = time::OffsetDateTime::now_utc();
+    let limits = PolicyLimits::new(test_db.db.clone());
+    for n in 1..=3 {
+        assert_eq!(limits.hit("policy:p", now).await.unwrap().count, n);
+    }
+    limits.flush().await.unwrap();
+    drop(limits);
+    let restarted = PolicyLimits::new(test_db.db.clone());
+    assert_eq!(restarted.hit("policy:p", now).await.unwrap().count, 4);
+    assert_eq!(
+        restarted.hit("policy:other", now).await.unwrap().count,
+        1,
+        "buckets are separate"
+    );
+    // Without a flush: the background task writes it behind within a second or so.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let again = PolicyLimits::new(test_db.db.clone());
+    assert_eq!(again.hit("policy:p", now).await.unwrap().count, 5);
+}
