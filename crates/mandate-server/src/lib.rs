@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod http;
 pub mod jobs;
 pub mod policies;
+pub mod replica_cache;
 pub mod serve;
 pub mod signing;
 pub mod state;

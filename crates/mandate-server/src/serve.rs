@@ -128,9 +128,10 @@ impl Server {
         policies.spawn_invalidation(&bus);
         let settings = HttpSettings::from(&config);
         let policy_limits = crate::gateway::rate_limit::PolicyLimits::new(db.clone());
-        let agent_tokens =
-            std::sync::Arc::new(crate::agents::token_cache::AgentTokenCache::default());
-        agent_tokens.spawn_invalidation(&bus);
+        let agent_tokens = crate::agents::token_cache::new_cache();
+        crate::agents::token_cache::spawn_invalidation(&agent_tokens, &bus);
+        let connections = crate::connections::cache::new_cache();
+        crate::connections::cache::spawn_invalidation(&connections, &bus);
         let state = AppState {
             db,
             bus,
@@ -142,6 +143,7 @@ impl Server {
             passkeys,
             agent_keys: Default::default(),
             agent_tokens,
+            connections,
             catalog: std::sync::Arc::new(catalog),
             egress,
             refresh_locks: Default::default(),

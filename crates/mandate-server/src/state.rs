@@ -38,6 +38,8 @@ pub struct AppState {
     pub refresh_locks: Arc<RefreshLocks>,
     /// Compiled policies of this replica, dropped through the change bus.
     pub policies: Arc<PolicyCache>,
+    /// Connections read recently (sealed credentials only; see its module).
+    pub connections: Arc<crate::connections::cache::ConnectionCache>,
     /// The policies' hourly request counters.
     pub policy_limits: crate::gateway::rate_limit::PolicyLimits,
 }

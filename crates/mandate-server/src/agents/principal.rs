@@ -129,7 +129,9 @@ pub async fn authenticate(
     if owner.last_seen_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
         agents::touch(&state.db, owner.agent_id, now).await?;
         owner.last_seen_at = Some(now);
-        state.agent_tokens.seen(&hash, now);
+        state
+            .agent_tokens
+            .update(&hash, |o| o.last_seen_at = Some(now));
     }
     if let Some(read_at) = read_at {
         state.agent_tokens.put(hash, owner.clone(), read_at);

@@ -350,8 +350,10 @@ async fn record(
     announce(app, c.workspace_id, &c.id).await;
 }
 
-/// Tell every replica (and, later, the dashboard's live events) that a connection changed.
+/// Tell every replica (and, later, the dashboard's live events) that a connection changed; this
+/// replica's cached copy goes first.
 pub async fn announce(app: &AppState, workspace_id: Uuid, id: &str) {
+    app.connections.forget_where(|c| c.id == id);
     let change = Change::new(Topic::Connection)
         .in_workspace(workspace_id)
         .with_id(id);

@@ -11,6 +11,7 @@
 //!   provider's OAuth endpoints.
 
 pub mod access;
+pub mod cache;
 pub mod catalog;
 pub mod connect;
 pub mod credential;

@@ -30,6 +30,8 @@ pub async fn revoke(app: &AppState, principal: &Principal, id: &str) -> Result<U
             "the connection is already revoked",
         ));
     };
+    // At once, before the provider call: no replica may use a cached copy from here on.
+    announce(app, before.workspace_id, &before.id).await;
     let at_provider = revoke_at_provider(app, &before).await;
     let event = super::audit_event(principal.actor(), actions::CONNECTION_REVOKED, &before)
         .outcome(Outcome::Success)
@@ -39,7 +41,6 @@ pub async fn revoke(app: &AppState, principal: &Principal, id: &str) -> Result<U
         .record(event)
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    announce(app, before.workspace_id, &before.id).await;
     Ok(audit_id)
 }
 

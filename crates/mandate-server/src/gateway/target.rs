@@ -25,7 +25,7 @@ pub async fn resolve(
     req: &ExecuteRequest,
 ) -> Result<Target, ApiError> {
     let connection = match (&req.connection_id, &req.service) {
-        (Some(id), _) => accounts::get(&app.db, agent.workspace_id, id)
+        (Some(id), _) => crate::connections::cache::get(app, agent.workspace_id, id)
             .await?
             .ok_or_else(|| {
                 ApiError::not_found("connection not found")

@@ -256,3 +256,73 @@ async fn postgres_a_change_on_one_replica_is_in_force_on_the_other() {
     assert!(refused, "replica 1 kept using the old policy");
     replica.stop().await;
 }
+
+/// PostgreSQL only (two replicas). Both replicas have the connection cached (each ran a request);
+/// revoked through replica 1, it is refused there at once and on replica 2 as soon as the change
+/// bus delivers, with the contract's 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_revoked_connection_stops_on_every_replica() {
+    let mut w = Gw::start(Backend::Postgres, open_policy()).await;
+    let replica = w.instance.replica().await;
+    assert_eq!(w.get("/echo/one").await.0, 200);
+    let (s, v, _) = execute_on(&w, &replica.base, "/echo/two").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(w.instance.state.connections.len(), 1, "cached");
+    assert_eq!(replica.state.connections.len(), 1, "cached");
+
+    w.owner.enrol_totp().await; // revoking needs a fresh second factor
+    let (s, v, _) = w
+        .owner
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/connections/{}", w.connection),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v, _) = w.get("/echo/three").await;
+    assert_eq!(s, 409, "this replica, at once: {v}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // Requests replica 2 let through before the bus delivered (usually none).
+    let mut late = 0;
+    loop {
+        let (s, v, _) = execute_on(&w, &replica.base, "/echo/four").await;
+        if s == 409 {
+            break;
+        }
+        assert_eq!(s, 200, "{v}");
+        late += 1;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica 2 kept using the revoked connection"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        w.upstream.received().len(),
+        2 + late,
+        "nothing reached the provider after the revocation was known"
+    );
+    replica.stop().await;
+}
+
+/// `GET {upstream}{path}` through the gateway at `base` (another replica), as the agent.
+async fn execute_on(
+    w: &Gw,
+    base: &str,
+    path: &str,
+) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+    let body = w.fill(
+        json!({"model": "B", "connectionId": w.connection, "method": "GET",
+        "url": format!("{{upstream}}{path}")}),
+    );
+    crate::agents::agent_request(
+        base,
+        reqwest::Method::POST,
+        "/v1/vault/execute",
+        Some(&w.token),
+        Some(body),
+        None,
+    )
+    .await
+}
