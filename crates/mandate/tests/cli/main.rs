@@ -7,6 +7,7 @@ mod admin_command;
 mod agent_command;
 mod audit_command;
 mod commands;
+mod crash;
 mod key_providers;
 mod keys_command;
 mod replicas;
