@@ -8,7 +8,6 @@ use std::io::{IsTerminal, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -16,6 +15,7 @@ use mandate_crypto::signing::{SigningAlg, SigningKey};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
+use crate::api_client::{post, server_url};
 use crate::cli::AgentCommand;
 use crate::fail;
 
@@ -58,28 +58,6 @@ fn credentials_path(given: Option<PathBuf>) -> Result<PathBuf, String> {
     Ok(base.join("mandate").join("agent.json"))
 }
 
-/// The server's base URL; plain http only for a loopback host (the bootstrap secret and the
-/// tokens travel on it).
-fn server_url(raw: &str) -> Result<String, String> {
-    let url = reqwest::Url::parse(raw.trim())
-        .map_err(|_| format!("--server `{raw}` is not a URL (https://mandate.example.com)"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => {
-            return Err("--server must be https:// (plain http only for a loopback host)".into());
-        }
-        _ => return Err(format!("--server `{raw}` must be an https:// URL")),
-    }
-    Ok(url.as_str().trim_end_matches('/').to_string())
-}
-
 fn read_secret(given: &str) -> Result<Zeroizing<String>, String> {
     if given != "-" {
         return Ok(Zeroizing::new(given.trim().to_string()));
@@ -93,38 +71,6 @@ fn read_secret(given: &str) -> Result<Zeroizing<String>, String> {
         .read_to_string(&mut secret)
         .map_err(|e| format!("cannot read stdin: {e}"))?;
     Ok(Zeroizing::new(secret.trim().to_string()))
-}
-
-fn http() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())
-}
-
-/// POST `body` as JSON; the answer, or the server's error with its hint in one line.
-async fn post(url: &str, body: &Value) -> Result<Value, String> {
-    let response = http()?
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach {url}: {e}"))?;
-    let status = response.status();
-    let value: Value = response.json().await.unwrap_or(Value::Null);
-    if status.is_success() {
-        return Ok(value);
-    }
-    let mut message = format!(
-        "{} {}",
-        status.as_u16(),
-        value["error"].as_str().unwrap_or("refused")
-    );
-    if let Some(hint) = value["hint"].as_str() {
-        message.push_str(&format!(" ({hint})"));
-    }
-    Err(message)
 }
 
 /// A file only its owner can read, created next to `path` and renamed over it once written.

@@ -1,4 +1,4 @@
-//! Command line: `mandate [--config FILE] <serve|migrate|keys|audit|admin|agent>`. `--help` lists every environment
+//! Command line: `mandate [--config FILE] <serve|migrate|keys|audit|admin|agent|policy>`. `--help` lists every environment
 //! variable from the settings table, so the help cannot fall behind the code.
 
 use std::path::PathBuf;
@@ -52,6 +52,48 @@ pub enum Command {
     /// access tokens. Needs no server configuration, only the server's URL.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Policy documents as files (YAML or JSON): check them offline, apply them through the
+    /// API. Needs no server configuration.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate policy documents exactly as the server would; prints "FILE: valid" for each, or
+    /// the field at fault, and exits 1 when any is invalid.
+    Check {
+        /// Policy documents: YAML, or JSON (`.json` or starting with `{`).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Check a document, then create the policy binding the agent to the connection, or replace
+    /// the one that does (on the version just read: a concurrent change is refused).
+    Apply(Box<PolicyApplyArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PolicyApplyArgs {
+    /// The policy document: YAML or JSON.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The Mandate server, e.g. https://mandate.example.com.
+    #[arg(long, env = "MANDATE_SERVER", value_name = "URL")]
+    pub server: String,
+    /// The agent's id.
+    #[arg(long, value_name = "ID")]
+    pub agent: String,
+    /// The connection's id.
+    #[arg(long, value_name = "ID")]
+    pub connection: String,
+    /// A personal access token with write access (an admin's: managing policies needs it).
+    #[arg(
+        long,
+        env = "MANDATE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: String,
 }
 
 #[derive(Debug, Subcommand)]

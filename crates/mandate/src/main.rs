@@ -3,9 +3,11 @@
 
 mod admin;
 mod agent;
+mod api_client;
 mod audit;
 mod cli;
 mod keys;
+mod policy;
 
 use std::process::ExitCode;
 
@@ -23,6 +25,7 @@ fn main() -> ExitCode {
     let command = match cli.command {
         // Agent hosts have no server configuration: these commands read none.
         Command::Agent(command) => return agent::main(command),
+        Command::Policy(command) => return policy::main(command),
         other => other,
     };
     let config = match Config::load(&|name| std::env::var_os(name), file.as_ref()) {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
             Command::Audit(command) => audit::run(config, command).await,
             Command::Admin(command) => admin::run(config, command).await,
             Command::Agent(command) => agent::run(command).await,
+            Command::Policy(command) => policy::run(command).await,
         }
     })
 }

@@ -12,11 +12,9 @@ use std::time::Duration;
 use mandate_store::audit::{self, AuditFilter};
 use mandate_testkit::upstream::Upstream;
 use mandate_testkit::{TempDir, pg, server};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{KEY, bin, open_db};
-
-const SETUP_TOKEN: &str = "crash-test-setup-token-0123456789abcdef0123";
+use super::{KEY, SETUP_TOKEN, bin, call, open_db, owner_token};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_sigkill_under_load_loses_no_decision_record() {
@@ -29,36 +27,6 @@ async fn sqlite_sigkill_under_load_loses_no_decision_record() {
 async fn postgres_sigkill_under_load_loses_no_decision_record() {
     let dir = TempDir::new("crash-postgres");
     sigkill_under_load(&dir, pg::fresh_database()).await;
-}
-
-/// `method path` with a JSON body (and the session cookie or bearer token given), as a person.
-async fn call(
-    http: &reqwest::Client,
-    base: &str,
-    auth: &(Option<String>, Option<String>),
-    method: reqwest::Method,
-    path: &str,
-    body: Value,
-) -> (Value, Option<String>) {
-    let mut req = http
-        .request(method, format!("{base}{path}"))
-        .header("origin", base)
-        .json(&body);
-    if let Some(cookie) = &auth.0 {
-        req = req.header("cookie", cookie);
-    }
-    if let Some(token) = &auth.1 {
-        req = req.bearer_auth(token);
-    }
-    let response = req.send().await.unwrap();
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
-    let status = response.status();
-    let v: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{path}: {status} {v}");
-    (v, cookie)
 }
 
 async fn sigkill_under_load(dir: &TempDir, url: String) {
@@ -82,26 +50,7 @@ async fn sigkill_under_load(dir: &TempDir, url: String) {
     // An owner, a personal access token, a connection to the upstream, an agent.
     let http = reqwest::Client::new();
     let post = reqwest::Method::POST;
-    let (_, cookie) = call(
-        &http,
-        &base,
-        &(None, None),
-        post.clone(),
-        "/api/setup",
-        json!({"setupToken": SETUP_TOKEN, "email": "owner@example.com",
-               "password": "correct horse battery staple", "workspaceName": "Acme"}),
-    )
-    .await;
-    let (pat, _) = call(
-        &http,
-        &base,
-        &(cookie, None),
-        post.clone(),
-        "/v1/tokens",
-        json!({"name": "crash test", "access": "write", "expiresInDays": 1}),
-    )
-    .await;
-    let person = (None, Some(pat["token"].as_str().unwrap().to_string()));
+    let person = (None, Some(owner_token(&http, &base).await));
     let (connection, _) = call(
         &http,
         &base,

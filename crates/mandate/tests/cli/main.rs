@@ -10,6 +10,7 @@ mod commands;
 mod crash;
 mod key_providers;
 mod keys_command;
+mod policy_command;
 mod replicas;
 mod startup;
 
@@ -57,4 +58,63 @@ pub async fn new_workspace(db: &mandate_store::Db, name: &str) -> uuid::Uuid {
         .await
         .unwrap()
         .id
+}
+
+/// The setup token `serve` is started with (`SETUP_TOKEN`) in tests that set up over HTTP.
+pub const SETUP_TOKEN: &str = "cli-test-setup-token-0123456789abcdef0123456";
+
+/// `method path` with a JSON body, with a session cookie (`auth.0`) or bearer token (`auth.1`);
+/// the answer and the session cookie it set. Fails the test unless the answer is a success.
+pub async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    auth: &(Option<String>, Option<String>),
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> (serde_json::Value, Option<String>) {
+    let mut req = http
+        .request(method, format!("{base}{path}"))
+        .header("origin", base)
+        .json(&body);
+    if let Some(cookie) = &auth.0 {
+        req = req.header("cookie", cookie);
+    }
+    if let Some(token) = &auth.1 {
+        req = req.bearer_auth(token);
+    }
+    let response = req.send().await.unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
+    let status = response.status();
+    let v: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+    assert!(status.is_success(), "{path}: {status} {v}");
+    (v, cookie)
+}
+
+/// First-run setup over HTTP with [`SETUP_TOKEN`], then a personal access token with write
+/// access for the owner.
+pub async fn owner_token(http: &reqwest::Client, base: &str) -> String {
+    let (_, cookie) = call(
+        http,
+        base,
+        &(None, None),
+        reqwest::Method::POST,
+        "/api/setup",
+        serde_json::json!({"setupToken": SETUP_TOKEN, "email": "owner@example.com",
+               "password": "correct horse battery staple", "workspaceName": "Acme"}),
+    )
+    .await;
+    let (pat, _) = call(
+        http,
+        base,
+        &(cookie, None),
+        reqwest::Method::POST,
+        "/v1/tokens",
+        serde_json::json!({"name": "cli test", "access": "write", "expiresInDays": 1}),
+    )
+    .await;
+    pat["token"].as_str().unwrap().to_string()
 }
