@@ -29,6 +29,10 @@ async fn status(
     principal: Principal,
 ) -> Result<Json<Value>, ApiError> {
     let ws = principal.workspace_id;
+    // Before the keys: a rotation that is not running here any more has written everything
+    // (its keys and its audit record), so the list read next is its end state. Read after the
+    // keys, a rotation finishing in between showed the old key with `inProgress: false`.
+    let running = app.vault.rotation_progress(ws);
     let keys: Vec<_> = data_keys::list(&app.db)
         .await?
         .into_iter()
@@ -52,7 +56,6 @@ async fn status(
             "records": records,
         }));
     }
-    let running = app.vault.rotation_progress(ws);
     Ok(Json(json!({
         "dataKeys": items,
         "rotation": {
@@ -101,7 +104,6 @@ async fn rotate_dek(
                 vault.report_rotation(ws, done, total)
             })
             .await;
-        app.vault.release_rotation(ws);
         let event = match result {
             Ok(report) => AuditEvent::new(Actor::User(user), actions::DEK_ROTATED)
                 .workspace(ws)
@@ -119,6 +121,8 @@ async fn rotate_dek(
         if let Err(e) = app.audit.record(event).await {
             tracing::error!(error = %e, "recording the data key rotation failed");
         }
+        // Only now: whoever sees the rotation end (GET /v1/keys) finds its outcome recorded.
+        app.vault.release_rotation(ws);
     });
     Ok((
         StatusCode::ACCEPTED,
