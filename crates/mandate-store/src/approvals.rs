@@ -26,7 +26,7 @@ impl ApprovalState {
         }
     }
 
-    fn parse(s: &str) -> Result<ApprovalState, StoreError> {
+    pub fn parse(s: &str) -> Result<ApprovalState, StoreError> {
         Ok(match s {
             "pending" => ApprovalState::Pending,
             "approved" => ApprovalState::Approved,
@@ -218,23 +218,36 @@ pub async fn redeem(
     row.map(from_row).transpose()
 }
 
-/// A workspace's approvals, newest first; `state` filters on the stored state.
+/// A workspace's approvals (one agent's when `agent_id` is given), newest first. `state` filters
+/// on the state at `now`: a pending or approved request past its expiry counts as expired.
 pub async fn list(
     db: &Db,
     workspace_id: Uuid,
     agent_id: Option<Uuid>,
     state: Option<ApprovalState>,
+    now: OffsetDateTime,
     limit: i64,
 ) -> Result<Vec<Approval>, StoreError> {
+    let condition = match state {
+        None => "TRUE",
+        Some(ApprovalState::Pending) => "state = 'pending' AND expires_at > $3",
+        Some(ApprovalState::Approved) => "state = 'approved' AND expires_at > $3",
+        Some(ApprovalState::Expired) => {
+            "(state = 'expired' OR (state IN ('pending', 'approved') AND expires_at <= $3))"
+        }
+        Some(ApprovalState::Denied) => "state = 'denied'",
+        Some(ApprovalState::Executed) => "state = 'executed'",
+    };
+    // `$3 IS NOT NULL`: every parameter is used whatever the filter.
     let sql = format!(
         "SELECT {COLUMNS} FROM approval_requests WHERE workspace_id = $1 \
-         AND ($2 IS NULL OR agent_id = $2) AND ($3 IS NULL OR state = $3) \
+         AND ($2 IS NULL OR agent_id = $2) AND ($3 IS NOT NULL) AND {condition} \
          ORDER BY created_at DESC, id DESC LIMIT $4"
     );
     let rows = on_pool!(db, pool => sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(workspace_id)
         .bind(agent_id)
-        .bind(state.map(ApprovalState::as_str))
+        .bind(to_db_precision(now))
         .bind(limit)
         .fetch_all(pool)
         .await)?;

@@ -5,11 +5,13 @@
 //! - `/api/...` ([`auth`]): sign-in, sessions and accounts, cookie-based.
 //! - `/v1/agents/bootstrap|token|keys|me`, `/v1/vault/execute|token`: the agent routes
 //!   ([`agents`], [`vault`]), for agents only.
-//! - `GET /v1/connections`: people and agents alike ([`crate::auth::caller`]).
+//! - `GET /v1/connections`, `GET /v1/approvals[/{id}]`: people and agents alike
+//!   ([`crate::auth::caller`]).
 //! - `/v1/...`: the management API; every route sits behind [`crate::auth::authorize`], which
 //!   applies the permission table in `auth/permissions.rs`.
 
 mod agents;
+mod approvals;
 mod audit;
 pub(crate) mod auth;
 mod connections;
@@ -37,10 +39,14 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             state.clone(),
             crate::auth::authorize::authorize,
         )))
-        .merge(connections::shared_routes().route_layer(from_fn_with_state(
-            state.clone(),
-            crate::auth::caller::person_or_agent,
-        )))
+        .merge(
+            connections::shared_routes()
+                .merge(approvals::shared_routes())
+                .route_layer(from_fn_with_state(
+                    state.clone(),
+                    crate::auth::caller::person_or_agent,
+                )),
+        )
 }
 
 /// Every `/v1` management route. Each one needs a row in `auth::permissions::ROUTES`.
@@ -53,5 +59,6 @@ fn management() -> Router<AppState> {
         .merge(audit::routes())
         .merge(keys::routes())
         .merge(policies::routes())
+        .merge(approvals::routes())
         .merge(system::routes())
 }

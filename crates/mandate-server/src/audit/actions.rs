@@ -121,5 +121,9 @@ pub const EXECUTE_DECISION: &str = "vault.execute.decision";
 pub const EXECUTE_OUTCOME: &str = "vault.execute.outcome";
 /// A provider access token was handed to an agent (Model A); never the token itself.
 pub const TOKEN_VENDED: &str = "vault.token.vended";
-/// A policy asked for a person's approval: the request is stored as an approval request.
-pub const APPROVAL_REQUESTED: &str = "approval.requested";
+// A policy asking for approval is the decision record itself (`vault.execute.decision`,
+// decision `approval_required`, with the approval request's id in its details).
+/// A person approved an approval request (the decider is the actor; the reason in details).
+pub const APPROVAL_APPROVED: &str = "approval.approved";
+/// A person refused an approval request.
+pub const APPROVAL_DENIED: &str = "approval.denied";

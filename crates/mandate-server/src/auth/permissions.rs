@@ -30,6 +30,7 @@ pub enum Permission {
     ManageAgents,
     ReadPolicies,
     ManagePolicies,
+    ReadApprovals,
     Approve,
 }
 
@@ -47,7 +48,7 @@ const fn gate(min_role: Role, step_up: bool) -> Gate {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 21] = [
+    pub const ALL: [Permission; 22] = [
         Permission::ReadWorkspace,
         Permission::ManageWorkspace,
         Permission::ReadMembers,
@@ -68,6 +69,7 @@ impl Permission {
         Permission::ManageAgents,
         Permission::ReadPolicies,
         Permission::ManagePolicies,
+        Permission::ReadApprovals,
         Permission::Approve,
     ];
 
@@ -94,6 +96,7 @@ impl Permission {
             Permission::ManageAgents => gate(Operator, false),
             Permission::ReadPolicies => gate(Viewer, false),
             Permission::ManagePolicies => gate(Admin, false),
+            Permission::ReadApprovals => gate(Viewer, false),
             Permission::Approve => gate(Operator, false),
         }
     }
@@ -121,6 +124,7 @@ impl Permission {
             Permission::ManageAgents => "manage agents",
             Permission::ReadPolicies => "read policies",
             Permission::ManagePolicies => "manage policies",
+            Permission::ReadApprovals => "read approvals",
             Permission::Approve => "approve",
         }
     }
@@ -255,6 +259,22 @@ pub const ROUTES: &[(Method, &str, Permission)] = &[
         "/v1/policies/{policyId}/test",
         Permission::ReadPolicies,
     ),
+    (Method::GET, "/v1/approvals", Permission::ReadApprovals),
+    (
+        Method::GET,
+        "/v1/approvals/{approvalId}",
+        Permission::ReadApprovals,
+    ),
+    (
+        Method::POST,
+        "/v1/approvals/{approvalId}/approve",
+        Permission::Approve,
+    ),
+    (
+        Method::POST,
+        "/v1/approvals/{approvalId}/deny",
+        Permission::Approve,
+    ),
 ];
 
 /// The routes agents call (the agent API contract's, as far as they exist): enrollment, token
@@ -268,8 +288,11 @@ pub const AGENT_ROUTES: &[(Method, &str)] = &[
     (Method::DELETE, "/v1/agents/keys/{kid}"),
     (Method::POST, "/v1/vault/execute"),
     (Method::POST, "/v1/vault/token"),
-    // Shared with people (`auth::caller`): an agent sees the connections it is bound to.
+    // Shared with people (`auth::caller`): an agent sees the connections it is bound to and
+    // its own approval requests.
     (Method::GET, "/v1/connections"),
+    (Method::GET, "/v1/approvals"),
+    (Method::GET, "/v1/approvals/{approvalId}"),
 ];
 
 pub fn permission_for(method: &Method, path: &str) -> Option<Permission> {

@@ -203,7 +203,7 @@ async fn the_allowlist_and_rules_deny_with_the_contract_codes(backend: Backend) 
 }
 
 async fn approval_is_asked_and_an_approved_request_runs_once(backend: Backend) {
-    let w = Gw::start(
+    let mut w = Gw::start(
         backend,
         json!({"stepUpApproval": "risk_based", "allowlists": [{"baseUrl": "{upstream}"}],
                "rules": {"request": [{"label": "deletes need a yes", "match": {"methods": ["DELETE"]}, "action": "require_approval"}]}}),
@@ -260,19 +260,102 @@ async fn approval_is_asked_and_an_approved_request_runs_once(backend: Backend) {
     let (s, v, _) = w.execute(json!({"method": "POST", "url": "{upstream}/echo/write", "approvalId": uuid::Uuid::now_v7()})).await;
     assert_eq!(s, 404, "unknown: {v}");
 
-    let owner_id = w.owner_id().await;
-    let decided = mandate_store::approvals::decide(
-        db,
-        stored.workspace_id,
-        stored.id,
-        true,
-        owner_id,
-        Some("ok"),
-        time::OffsetDateTime::now_utc(),
+    // The agent polls its approval; a person decides through the API.
+    let poll = |id: String| {
+        let (base, token) = (w.instance.base.clone(), w.token.clone());
+        async move {
+            crate::agents::agent_request(
+                &base,
+                reqwest::Method::GET,
+                &format!("/v1/approvals/{id}"),
+                Some(&token),
+                None,
+                None,
+            )
+            .await
+        }
+    };
+    let (s, v, _) = poll(id.clone()).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("pending")), "{v}");
+    let (s, v, _) = crate::agents::agent_request(
+        &w.instance.base,
+        reqwest::Method::GET,
+        "/v1/approvals?state=pending",
+        Some(&w.token),
+        None,
+        None,
     )
-    .await
-    .unwrap();
-    assert!(decided.is_some());
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["approvals"].as_array().unwrap().len(),
+        2,
+        "the write and the delete: {v}"
+    );
+    let (s, v, _) = crate::agents::agent_request(
+        &w.instance.base,
+        reqwest::Method::POST,
+        &format!("/v1/approvals/{id}/approve"),
+        Some(&w.token),
+        Some(json!({})),
+        None,
+    )
+    .await;
+    assert_eq!(s, 403, "an agent cannot approve its own request: {v}");
+    let (s, v) = w
+        .owner
+        .post(
+            &format!("/v1/approvals/{id}/approve"),
+            json!({"reason": "ok, once"}),
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("approved")), "{v}");
+    assert!(
+        v["auditId"].is_string() && v["decidedBy"].is_string(),
+        "{v}"
+    );
+    let (s, v) = w
+        .owner
+        .post(&format!("/v1/approvals/{id}/deny"), json!({}))
+        .await;
+    assert_eq!(s, 409, "decided once: {v}");
+    let (s, v, _) = poll(id.clone()).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("approved")), "{v}");
+    assert_eq!(v["decisionReason"], "ok, once");
+    assert!(
+        v.get("decidedBy").is_none(),
+        "agents do not see who decided: {v}"
+    );
+    // The delete is refused; the agent learns it by polling and cannot run it.
+    let delete_id = by_rule["approvalRequestId"].as_str().unwrap().to_string();
+    let (s, v) = w
+        .owner
+        .post(
+            &format!("/v1/approvals/{delete_id}/deny"),
+            json!({"reason": "no"}),
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("denied")), "{v}");
+    let (s, v, _) = w
+        .execute(json!({"method": "DELETE", "url": "{upstream}/echo/x", "approvalId": delete_id}))
+        .await;
+    assert_eq!(s, 409, "denied: {v}");
+    let rows = audit_rows(&w.instance).await;
+    let asked = rows
+        .iter()
+        .filter(|(action, decision, ..)| {
+            action == "vault.execute.decision" && decision.as_deref() == Some("approval_required")
+        })
+        .count();
+    let decided: Vec<&str> = rows
+        .iter()
+        .filter(|(action, ..)| action.starts_with("approval."))
+        .map(|(action, ..)| action.as_str())
+        .collect();
+    assert_eq!(
+        (asked, decided),
+        (2, vec!["approval.approved", "approval.denied"])
+    );
     let mut changed = redeem.clone();
     changed["body"] = json!({"n": 2});
     let (s, v, _) = w.execute(changed).await;
@@ -359,12 +442,6 @@ impl Gw {
             .unwrap()
             .unwrap()
             .workspace_id
-    }
-
-    async fn owner_id(&self) -> uuid::Uuid {
-        let mut owner = self.owner.clone();
-        let (_, session) = owner.get("/api/auth/session").await;
-        session["user"]["id"].as_str().unwrap().parse().unwrap()
     }
 }
 

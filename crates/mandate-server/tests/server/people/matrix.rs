@@ -86,6 +86,7 @@ struct Fixtures {
     app_id: String,
     connection_id: String,
     policy_id: String,
+    approval_id: String,
 }
 
 impl Fixtures {
@@ -98,6 +99,7 @@ impl Fixtures {
             .replace("{appId}", &self.app_id)
             .replace("{connectionId}", &self.connection_id)
             .replace("{policyId}", &self.policy_id)
+            .replace("{approvalId}", &self.approval_id)
     }
 }
 
@@ -193,7 +195,34 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
         )
         .await;
     assert_eq!(s, 201, "{policy}");
+    // A pending approval request, as the gateway would have stored it.
+    let now = time::OffsetDateTime::now_utc();
+    let approval = mandate_store::approvals::Approval {
+        id: uuid::Uuid::now_v7(),
+        workspace_id: viewer["workspace"]["id"].as_str().unwrap().parse().unwrap(),
+        agent_id: agent["id"].as_str().unwrap().parse().unwrap(),
+        connection_id: connection["id"].as_str().unwrap().to_string(),
+        policy_id: policy["id"].as_str().and_then(|p| p.parse().ok()),
+        method: "POST".into(),
+        host: "api.example.com".into(),
+        path: "/items".into(),
+        fingerprint: "0".repeat(64),
+        body_preview: None,
+        rule: "stepUpApproval".into(),
+        reason: "writes need approval".into(),
+        state: mandate_store::approvals::ApprovalState::Pending,
+        created_at: now,
+        expires_at: now + time::Duration::minutes(15),
+        decided_by: None,
+        decided_at: None,
+        decision_reason: None,
+        executed_at: None,
+    };
+    mandate_store::approvals::create(&instance.state.db, &approval)
+        .await
+        .unwrap();
     let fixtures = Fixtures {
+        approval_id: approval.id.to_string(),
         policy_id: policy["id"].as_str().unwrap().to_string(),
         connection_id: connection["id"].as_str().unwrap().to_string(),
         app_id: oauth_app["id"].as_str().unwrap().to_string(),
@@ -296,6 +325,9 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
                 }
                 Method::PUT if template.starts_with("/v1/policies") => {
                     Some(json!({ "version": 1, "document": {} }))
+                }
+                Method::POST if template.ends_with("/approve") || template.ends_with("/deny") => {
+                    Some(json!({}))
                 }
                 Method::POST if template.ends_with("/test") => {
                     Some(json!({ "method": "GET", "url": "https://api.example.com/" }))
