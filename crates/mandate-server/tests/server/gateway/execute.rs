@@ -356,6 +356,42 @@ async fn approval_is_asked_and_an_approved_request_runs_once(backend: Backend) {
         (asked, decided),
         (2, vec!["approval.approved", "approval.denied"])
     );
+
+    // A request nobody decided in time reads as expired everywhere, and can no longer be decided.
+    let (s, late, _) = w
+        .execute(json!({"method": "DELETE", "url": "{upstream}/echo/late"}))
+        .await;
+    assert_eq!(s, 202, "{late}");
+    let late_id = late["approvalRequestId"].as_str().unwrap().to_string();
+    let past = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    mandate_store::on_pool!(db, pool => sqlx::query("UPDATE approval_requests SET expires_at = $1 WHERE id = $2")
+        .bind(past)
+        .bind(uuid::Uuid::parse_str(&late_id).unwrap())
+        .execute(pool)
+        .await
+        .map(|_| ()))
+    .unwrap();
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["approvals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, expired) = w.owner.get("/v1/approvals?state=expired").await;
+    assert_eq!(ids(&expired), [late_id.clone()], "{expired}");
+    let (_, pending) = w.owner.get("/v1/approvals?state=pending").await;
+    assert!(ids(&pending).is_empty(), "{pending}");
+    let (_, denied) = w.owner.get("/v1/approvals?state=denied&limit=10").await;
+    assert_eq!(ids(&denied), [delete_id.clone()], "{denied}");
+    let (s, v) = w
+        .owner
+        .post(&format!("/v1/approvals/{late_id}/approve"), json!({}))
+        .await;
+    assert_eq!(s, 410, "expired: {v}");
+    let (s, v) = w.owner.get("/v1/approvals?state=later").await;
+    assert_eq!(s, 400, "{v}");
     let mut changed = redeem.clone();
     changed["body"] = json!({"n": 2});
     let (s, v, _) = w.execute(changed).await;
