@@ -380,11 +380,11 @@ async fn approval_is_asked_and_an_approved_request_runs_once(backend: Backend) {
             .collect()
     };
     let (_, expired) = w.owner.get("/v1/approvals?state=expired").await;
-    assert_eq!(ids(&expired), [late_id.clone()], "{expired}");
+    assert_eq!(ids(&expired), vec![late_id.as_str()], "{expired}");
     let (_, pending) = w.owner.get("/v1/approvals?state=pending").await;
     assert!(ids(&pending).is_empty(), "{pending}");
     let (_, denied) = w.owner.get("/v1/approvals?state=denied&limit=10").await;
-    assert_eq!(ids(&denied), [delete_id.clone()], "{denied}");
+    assert_eq!(ids(&denied), vec![delete_id.as_str()], "{denied}");
     let (s, v) = w
         .owner
         .post(&format!("/v1/approvals/{late_id}/approve"), json!({}))
