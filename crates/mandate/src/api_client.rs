@@ -28,6 +28,19 @@ pub fn server_url(raw: &str) -> Result<String, String> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+/// The server's base URL and the personal access token from `--server`/`--token` (or
+/// MANDATE_SERVER/MANDATE_TOKEN).
+pub fn endpoint(api: &crate::cli::ApiArgs) -> Result<(String, String), String> {
+    let server = server_url(&api.server)?;
+    let token = api.token.trim().to_string();
+    if token.is_empty() {
+        return Err(
+            "a personal access token is needed: --token or MANDATE_TOKEN (mandate_pat_...)".into(),
+        );
+    }
+    Ok((server, token))
+}
+
 fn http() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

@@ -1,4 +1,4 @@
-//! Command line: `mandate [--config FILE] <serve|migrate|keys|audit|admin|agent|policy>`. `--help` lists every environment
+//! Command line: `mandate [--config FILE] <serve|migrate|keys|audit|admin|agent|policy|approvals>`. `--help` lists every environment
 //! variable from the settings table, so the help cannot fall behind the code.
 
 use std::path::PathBuf;
@@ -56,6 +56,62 @@ pub enum Command {
     /// API. Needs no server configuration.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Approval requests: list them and decide, through the API with a personal access token
+    /// (MANDATE_SERVER, MANDATE_TOKEN). Needs no server configuration.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+}
+
+/// Where the API is and who calls it.
+#[derive(Debug, clap::Args)]
+pub struct ApiArgs {
+    /// The Mandate server, e.g. https://mandate.example.com.
+    #[arg(long, env = "MANDATE_SERVER", value_name = "URL")]
+    pub server: String,
+    /// A personal access token with write access (`mandate_pat_...`; deciding approvals needs
+    /// an operator's or above, managing policies an admin's).
+    #[arg(
+        long,
+        env = "MANDATE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List approval requests, newest first, one line each.
+    Ls {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// pending (the default), approved, denied, expired, executed, or all.
+        #[arg(long, default_value = "pending")]
+        state: String,
+        /// Print the API's JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending request: the agent may then run it once.
+    Approve {
+        /// The approval request's id.
+        id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Why (kept in the audit log and shown to the agent).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deny a pending request.
+    Deny {
+        /// The approval request's id.
+        id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Why (kept in the audit log and shown to the agent).
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,23 +133,14 @@ pub struct PolicyApplyArgs {
     /// The policy document: YAML or JSON.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// The Mandate server, e.g. https://mandate.example.com.
-    #[arg(long, env = "MANDATE_SERVER", value_name = "URL")]
-    pub server: String,
+    #[command(flatten)]
+    pub api: ApiArgs,
     /// The agent's id.
     #[arg(long, value_name = "ID")]
     pub agent: String,
     /// The connection's id.
     #[arg(long, value_name = "ID")]
     pub connection: String,
-    /// A personal access token with write access (an admin's: managing policies needs it).
-    #[arg(
-        long,
-        env = "MANDATE_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    pub token: String,
 }
 
 #[derive(Debug, Subcommand)]

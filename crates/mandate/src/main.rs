@@ -4,6 +4,7 @@
 mod admin;
 mod agent;
 mod api_client;
+mod approvals;
 mod audit;
 mod cli;
 mod keys;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         // Agent hosts have no server configuration: these commands read none.
         Command::Agent(command) => return agent::main(command),
         Command::Policy(command) => return policy::main(command),
+        Command::Approvals(command) => return approvals::main(command),
         other => other,
     };
     let config = match Config::load(&|name| std::env::var_os(name), file.as_ref()) {
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
             Command::Admin(command) => admin::run(config, command).await,
             Command::Agent(command) => agent::run(command).await,
             Command::Policy(command) => policy::run(command).await,
+            Command::Approvals(command) => approvals::run(command).await,
         }
     })
 }

@@ -8,9 +8,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
-use zeroize::Zeroizing;
 
-use crate::api_client::{send, server_url};
+use crate::api_client::{endpoint, send};
 use crate::cli::PolicyCommand;
 use crate::fail;
 
@@ -91,18 +90,10 @@ async fn apply(args: crate::cli::PolicyApplyArgs) -> ExitCode {
         Ok(d) => d,
         Err(message) => return fail(1, "invalid policy", &message),
     };
-    let server = match server_url(&args.server) {
-        Ok(s) => s,
+    let (server, token) = match endpoint(&args.api) {
+        Ok(t) => t,
         Err(e) => return fail(2, "invalid arguments", &e),
     };
-    let token = Zeroizing::new(args.token.trim().to_string());
-    if token.is_empty() {
-        return fail(
-            2,
-            "invalid arguments",
-            &"a personal access token is needed: --token or MANDATE_TOKEN (mandate_pat_...)",
-        );
-    }
     match put_or_post(&server, &token, &args.agent, &args.connection, document).await {
         Ok((verb, answer)) => {
             println!(

@@ -5,6 +5,7 @@
 
 mod admin_command;
 mod agent_command;
+mod approvals_command;
 mod audit_command;
 mod commands;
 mod crash;
