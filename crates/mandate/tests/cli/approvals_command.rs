@@ -5,7 +5,7 @@ use mandate_store::approvals::{self, Approval, ApprovalState};
 use mandate_testkit::{TempDir, server};
 use serde_json::json;
 
-use super::{KEY, SETUP_TOKEN, bin, call, open_db, owner_token};
+use super::{bin, call, open_db, owner_token, serve_for_setup};
 
 fn pending(workspace: uuid::Uuid, agent: uuid::Uuid, connection: &str, path: &str) -> Approval {
     let now = time::OffsetDateTime::now_utc();
@@ -36,20 +36,7 @@ fn pending(workspace: uuid::Uuid, agent: uuid::Uuid, connection: &str, path: &st
 async fn list_approve_and_deny_from_a_shell() {
     let dir = TempDir::new("approvals-cli");
     let url = format!("sqlite://{}", dir.path().join("mandate.db").display());
-    let data = dir.path().join("data");
-    let srv = server::ServerProcess::spawn(
-        bin(),
-        &[
-            ("MANDATE_DATA_DIR", data.to_str().unwrap()),
-            ("DATABASE_URL", url.as_str()),
-            ("ENCRYPTION_KEY", KEY),
-            ("MANDATE_PORT", "0"),
-            ("SETUP_TOKEN", SETUP_TOKEN),
-            ("PASSWORD_HASH_MEMORY_KIB", "1024"),
-            ("PASSWORD_HASH_ITERATIONS", "1"),
-        ],
-    );
-    let base = format!("http://{}", srv.wait_listening());
+    let (_srv, base) = serve_for_setup(dir.path(), &url, &[]);
     let http = reqwest::Client::new();
     let token = owner_token(&http, &base).await;
     let person = (None, Some(token.clone()));

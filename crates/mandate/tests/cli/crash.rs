@@ -14,7 +14,7 @@ use mandate_testkit::upstream::Upstream;
 use mandate_testkit::{TempDir, pg, server};
 use serde_json::json;
 
-use super::{KEY, SETUP_TOKEN, bin, call, open_db, owner_token};
+use super::{KEY, bin, call, open_db, owner_token, serve_for_setup};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_sigkill_under_load_loses_no_decision_record() {
@@ -31,21 +31,15 @@ async fn postgres_sigkill_under_load_loses_no_decision_record() {
 
 async fn sigkill_under_load(dir: &TempDir, url: String) {
     let upstream = Upstream::start().await;
-    let data = dir.path().join("data");
     let ca = upstream.ca_file().to_str().unwrap().to_string();
-    let envs = [
-        ("MANDATE_DATA_DIR", data.to_str().unwrap()),
-        ("DATABASE_URL", url.as_str()),
-        ("ENCRYPTION_KEY", KEY),
-        ("MANDATE_PORT", "0"),
-        ("SETUP_TOKEN", SETUP_TOKEN),
-        ("EGRESS_CA_FILE", ca.as_str()),
-        ("SSRF_ALLOWLIST", "127.0.0.1/32"),
-        ("PASSWORD_HASH_MEMORY_KIB", "1024"),
-        ("PASSWORD_HASH_ITERATIONS", "1"),
-    ];
-    let mut srv = server::ServerProcess::spawn(bin(), &envs);
-    let base = format!("http://{}", srv.wait_listening());
+    let (mut srv, base) = serve_for_setup(
+        dir.path(),
+        &url,
+        &[
+            ("EGRESS_CA_FILE", ca.as_str()),
+            ("SSRF_ALLOWLIST", "127.0.0.1/32"),
+        ],
+    );
 
     // An owner, a personal access token, a connection to the upstream, an agent.
     let http = reqwest::Client::new();

@@ -95,6 +95,29 @@ pub async fn call(
     (v, cookie)
 }
 
+/// `mandate serve` on `url` (data under `dir`), waiting for first-run setup with
+/// [`SETUP_TOKEN`], cheap password hashing, on a free port, plus `extra` settings; and its base URL.
+pub fn serve_for_setup(
+    dir: &Path,
+    url: &str,
+    extra: &[(&str, &str)],
+) -> (mandate_testkit::server::ServerProcess, String) {
+    let data = dir.join("data");
+    let mut envs = vec![
+        ("MANDATE_DATA_DIR", data.to_str().unwrap()),
+        ("DATABASE_URL", url),
+        ("ENCRYPTION_KEY", KEY),
+        ("MANDATE_PORT", "0"),
+        ("SETUP_TOKEN", SETUP_TOKEN),
+        ("PASSWORD_HASH_MEMORY_KIB", "1024"),
+        ("PASSWORD_HASH_ITERATIONS", "1"),
+    ];
+    envs.extend_from_slice(extra);
+    let srv = mandate_testkit::server::ServerProcess::spawn(bin(), &envs);
+    let base = format!("http://{}", srv.wait_listening());
+    (srv, base)
+}
+
 /// First-run setup over HTTP with [`SETUP_TOKEN`], then a personal access token with write
 /// access for the owner.
 pub async fn owner_token(http: &reqwest::Client, base: &str) -> String {

@@ -5,7 +5,7 @@
 use mandate_testkit::{TempDir, server};
 use serde_json::json;
 
-use super::{KEY, SETUP_TOKEN, bin, call, owner_token};
+use super::{bin, call, owner_token, serve_for_setup};
 
 const VALID_YAML: &str = r#"
 # Read-only access to the issues API; writes need a person's approval.
@@ -103,20 +103,7 @@ fn check_names_the_field_at_fault() {
 async fn apply_creates_then_replaces_the_binding() {
     let dir = TempDir::new("policy-apply");
     let url = format!("sqlite://{}", dir.path().join("mandate.db").display());
-    let data = dir.path().join("data");
-    let srv = server::ServerProcess::spawn(
-        bin(),
-        &[
-            ("MANDATE_DATA_DIR", data.to_str().unwrap()),
-            ("DATABASE_URL", url.as_str()),
-            ("ENCRYPTION_KEY", KEY),
-            ("MANDATE_PORT", "0"),
-            ("SETUP_TOKEN", SETUP_TOKEN),
-            ("PASSWORD_HASH_MEMORY_KIB", "1024"),
-            ("PASSWORD_HASH_ITERATIONS", "1"),
-        ],
-    );
-    let base = format!("http://{}", srv.wait_listening());
+    let (_srv, base) = serve_for_setup(dir.path(), &url, &[]);
     let http = reqwest::Client::new();
     let token = owner_token(&http, &base).await;
     let person = (None, Some(token.clone()));
