@@ -9,9 +9,11 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use mandate_store::change_bus::{Change, ChangeBus, ChangeEvent, Topic};
 
 pub struct ReplicaCache<K, V> {
     entries: Mutex<HashMap<K, (V, Instant)>>,
@@ -86,6 +88,33 @@ impl<K: Hash + Eq, V: Clone> ReplicaCache<K, V> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl<K, V> ReplicaCache<K, V>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Clone + Send + 'static,
+{
+    /// Follow the change bus: `on_change` drops what each announced change makes stale; a
+    /// resync or a topic this release does not know drops everything. Ends with the cache.
+    pub fn spawn_invalidation(
+        self: &Arc<Self>,
+        bus: &ChangeBus,
+        on_change: impl Fn(&Self, &Change) + Send + 'static,
+    ) {
+        let cache = Arc::downgrade(self);
+        let mut changes = bus.subscribe();
+        tokio::spawn(async move {
+            while let Some(event) = changes.recv().await {
+                let Some(cache) = cache.upgrade() else { return };
+                match event {
+                    ChangeEvent::Changed(c) if c.topic == Topic::Unknown => cache.clear(),
+                    ChangeEvent::Changed(c) => on_change(&cache, &c),
+                    ChangeEvent::Resync => cache.clear(),
+                }
+            }
+        });
     }
 }
 

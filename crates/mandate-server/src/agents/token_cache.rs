@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mandate_store::agents::tokens::TokenOwner;
-use mandate_store::change_bus::{Change, ChangeBus, ChangeEvent, Topic};
+use mandate_store::change_bus::{Change, ChangeBus, Topic};
 use uuid::Uuid;
 
 use crate::replica_cache::ReplicaCache;
@@ -31,21 +31,11 @@ pub fn new_cache() -> Arc<AgentTokenCache> {
 
 /// Drop entries as the change bus announces agent changes from any replica.
 pub fn spawn_invalidation(cache: &Arc<AgentTokenCache>, bus: &ChangeBus) {
-    let cache = Arc::downgrade(cache);
-    let mut changes = bus.subscribe();
-    tokio::spawn(async move {
-        while let Some(event) = changes.recv().await {
-            let Some(cache) = cache.upgrade() else { return };
-            match event {
-                ChangeEvent::Changed(c) if c.topic == Topic::Agent => {
-                    match c.id.as_deref().map(Uuid::parse_str) {
-                        Some(Ok(id)) => cache.forget_where(|o| o.agent_id == id),
-                        _ => cache.clear(),
-                    }
-                }
-                ChangeEvent::Changed(c) if c.topic == Topic::Unknown => cache.clear(),
-                ChangeEvent::Changed(_) => {}
-                ChangeEvent::Resync => cache.clear(),
+    cache.spawn_invalidation(bus, |cache, c| {
+        if c.topic == Topic::Agent {
+            match c.id.as_deref().map(Uuid::parse_str) {
+                Some(Ok(id)) => cache.forget_where(|o| o.agent_id == id),
+                _ => cache.clear(),
             }
         }
     });

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mandate_store::StoreError;
-use mandate_store::change_bus::{ChangeBus, ChangeEvent, Topic};
+use mandate_store::change_bus::{ChangeBus, Topic};
 use mandate_store::connections::{Connection, accounts};
 use uuid::Uuid;
 
@@ -49,22 +49,9 @@ pub async fn get(
 
 /// Drop entries as the change bus announces changes from any replica.
 pub fn spawn_invalidation(cache: &Arc<ConnectionCache>, bus: &ChangeBus) {
-    let cache = Arc::downgrade(cache);
-    let mut changes = bus.subscribe();
-    tokio::spawn(async move {
-        while let Some(event) = changes.recv().await {
-            let Some(cache) = cache.upgrade() else { return };
-            match event {
-                ChangeEvent::Changed(c) if c.topic == Topic::Connection => match c.id {
-                    Some(id) => cache.forget_where(|row| row.id == id),
-                    None => cache.clear(),
-                },
-                ChangeEvent::Changed(c) if matches!(c.topic, Topic::DataKey | Topic::Unknown) => {
-                    cache.clear()
-                }
-                ChangeEvent::Changed(_) => {}
-                ChangeEvent::Resync => cache.clear(),
-            }
-        }
+    cache.spawn_invalidation(bus, |cache, c| match (c.topic, &c.id) {
+        (Topic::Connection, Some(id)) => cache.forget_where(|row| &row.id == id),
+        (Topic::Connection | Topic::DataKey, _) => cache.clear(),
+        _ => {}
     });
 }
