@@ -83,8 +83,7 @@ async fn list(
     caller: Caller,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) =
-        q.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
+    let q = crate::http::json::query(q)?;
     let state = q
         .state
         .as_deref()

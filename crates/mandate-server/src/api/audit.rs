@@ -65,17 +65,12 @@ impl AuditQuery {
     }
 }
 
-fn query(q: Result<Query<AuditQuery>, QueryRejection>) -> Result<AuditQuery, ApiError> {
-    q.map(|Query(q)| q)
-        .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
-}
-
 async fn list(
     State(app): State<AppState>,
     principal: Principal,
     q: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?;
+    let q = crate::http::json::query(q)?;
     if q.format.is_some() {
         return Err(ApiError::bad_request(
             "`format` belongs to /v1/audit/export",
@@ -108,7 +103,7 @@ async fn export(
     principal: Principal,
     q: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let q = query(q)?;
+    let q = crate::http::json::query(q)?;
     if q.cursor.is_some() || q.limit.is_some() {
         return Err(ApiError::bad_request(
             "an export has every matching record; `cursor` and `limit` belong to /v1/audit",

@@ -85,6 +85,14 @@ fn without_quoted_values(message: &str) -> String {
     out
 }
 
+/// A query string that did not parse (unknown field, wrong type) as a 400 naming the problem.
+pub fn query<T>(
+    q: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    q.map(|axum::extract::Query(q)| q)
+        .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
