@@ -67,7 +67,6 @@ struct LocalCounts {
 
 struct Window {
     start: OffsetDateTime,
-    ends: OffsetDateTime,
     count: i64,
     /// The total the database holds.
     written: i64,
@@ -101,7 +100,6 @@ impl PolicyLimits {
         let stored = rate_limits::count(&self.db, bucket, WINDOW, now).await?;
         let seeded = Window {
             start,
-            ends,
             count: stored.count,
             written: stored.count,
         };
@@ -137,14 +135,14 @@ impl LocalCounts {
         window.count += 1;
         Some(Hits {
             count: window.count,
-            window_ends: window.ends,
+            window_ends: window.start + WINDOW,
         })
     }
 
     async fn write_behind(&self, db: &Db, now: OffsetDateTime) -> Result<(), StoreError> {
         let due: Vec<(String, OffsetDateTime, i64)> = {
             let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-            windows.retain(|_, w| w.ends > now || w.count > w.written);
+            windows.retain(|_, w| w.start + WINDOW > now || w.count > w.written);
             windows
                 .iter()
                 .filter(|(_, w)| w.count > w.written)
@@ -193,7 +191,6 @@ mod tests {
         assert!(counts.add("p", hour, None).is_none(), "no window yet");
         let seed = Window {
             start: hour,
-            ends: hour + WINDOW,
             count: 41,
             written: 41,
         };
