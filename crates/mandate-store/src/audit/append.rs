@@ -89,13 +89,7 @@ pub async fn append(
             .fetch_optional(&mut *tx)
             .await?;
         for chunk in entries.chunks(rows_per_statement(backend)) {
-            let mut rows = Vec::with_capacity(chunk.len());
-            for entry in chunk {
-                let seq = head.as_ref().map_or(1, |h| h.seq + 1);
-                let (key_id, row_link) = link(seq, entry, head.as_ref().map(|h| h.link.as_str()));
-                rows.push((seq, entry, key_id, row_link.clone()));
-                head = Some(ChainHead { seq, link: row_link });
-            }
+            let rows = linked(&mut head, chunk, &link);
             insert_rows!(rows).execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -122,25 +116,36 @@ pub async fn append_after(
         && !entries.is_empty()
         && entries.len() <= rows_per_statement(db.backend())
     {
-        let mut head = known.clone();
-        let mut rows = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let seq = head.seq + 1;
-            let (key_id, row_link) = link(seq, entry, Some(head.link.as_str()));
-            rows.push((seq, entry, key_id, row_link.clone()));
-            head = ChainHead {
-                seq,
-                link: row_link,
-            };
-        }
+        let mut head = Some(known.clone());
+        let rows = linked(&mut head, entries, &link);
         let inserted = on_pool!(db, pool => insert_rows!(rows).execute(pool).await.map(|_| ()));
         if inserted.is_ok() {
-            return Ok(Some(head));
+            return Ok(head);
         }
         // Someone else's rows took the position (or the statement failed for another reason,
         // which the locked path reports).
     }
     append(db, entries, link).await
+}
+
+/// `entries` placed after `head` (None: at position 1), each linked to the one before, as
+/// (seq, entry, key id, link) rows; `head` becomes the last of them.
+fn linked<'e>(
+    head: &mut Option<ChainHead>,
+    entries: &'e [AuditEntry],
+    link: &impl Fn(i64, &AuditEntry, Option<&str>) -> (String, String),
+) -> Vec<(i64, &'e AuditEntry, String, String)> {
+    let mut rows = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let seq = head.as_ref().map_or(1, |h| h.seq + 1);
+        let (key_id, row_link) = link(seq, entry, head.as_ref().map(|h| h.link.as_str()));
+        rows.push((seq, entry, key_id, row_link.clone()));
+        *head = Some(ChainHead {
+            seq,
+            link: row_link,
+        });
+    }
+    rows
 }
 
 /// The last position and its link; None while the log is empty.
