@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use mandate_store::StoreError;
 use mandate_store::approvals::{self, Approval, ApprovalState};
-use mandate_store::change_bus::{Change, Topic};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -45,7 +44,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// An approval as the API shows it. Agents do not see who decided.
-fn approval_json(a: &Approval, now: OffsetDateTime, for_agent: bool) -> Value {
+pub(crate) fn approval_json(a: &Approval, now: OffsetDateTime, for_agent: bool) -> Value {
     let mut v = json!({
         "id": a.id,
         "approvalRequestId": a.id,
@@ -210,12 +209,7 @@ async fn decide(
         )
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let change = Change::new(Topic::Approval)
-        .in_workspace(ws)
-        .with_id(approval.id.to_string());
-    if let Err(e) = app.bus.publish(&change).await {
-        tracing::warn!(error = %e, "announcing an approval decision failed");
-    }
+    crate::gateway::approval::announce(app, &approval).await;
     let mut body = approval_json(&approval, now, false);
     body["auditId"] = json!(audit_id);
     Ok(Json(body))

@@ -15,6 +15,7 @@ mod approvals;
 mod audit;
 pub(crate) mod auth;
 mod connections;
+mod events;
 mod health;
 mod keys;
 mod policies;
@@ -60,5 +61,6 @@ fn management() -> Router<AppState> {
         .merge(keys::routes())
         .merge(policies::routes())
         .merge(approvals::routes())
+        .merge(events::routes())
         .merge(system::routes())
 }

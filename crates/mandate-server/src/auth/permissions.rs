@@ -32,6 +32,8 @@ pub enum Permission {
     ManagePolicies,
     ReadApprovals,
     Approve,
+    ReadEvents,
+    ManageNotifications,
 }
 
 /// What a permission asks of the caller.
@@ -48,7 +50,7 @@ const fn gate(min_role: Role, step_up: bool) -> Gate {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 22] = [
+    pub const ALL: [Permission; 24] = [
         Permission::ReadWorkspace,
         Permission::ManageWorkspace,
         Permission::ReadMembers,
@@ -71,6 +73,8 @@ impl Permission {
         Permission::ManagePolicies,
         Permission::ReadApprovals,
         Permission::Approve,
+        Permission::ReadEvents,
+        Permission::ManageNotifications,
     ];
 
     pub fn gate(self) -> Gate {
@@ -98,6 +102,8 @@ impl Permission {
             Permission::ManagePolicies => gate(Admin, false),
             Permission::ReadApprovals => gate(Viewer, false),
             Permission::Approve => gate(Operator, false),
+            Permission::ReadEvents => gate(Viewer, false),
+            Permission::ManageNotifications => gate(Admin, false),
         }
     }
 
@@ -126,6 +132,8 @@ impl Permission {
             Permission::ManagePolicies => "manage policies",
             Permission::ReadApprovals => "read approvals",
             Permission::Approve => "approve",
+            Permission::ReadEvents => "read live events",
+            Permission::ManageNotifications => "manage notifications",
         }
     }
 }
@@ -275,6 +283,7 @@ pub const ROUTES: &[(Method, &str, Permission)] = &[
         "/v1/approvals/{approvalId}/deny",
         Permission::Approve,
     ),
+    (Method::GET, "/v1/events", Permission::ReadEvents),
 ];
 
 /// The routes agents call (the agent API contract's, as far as they exist): enrollment, token

@@ -63,13 +63,18 @@ pub async fn create(app: &AppState, n: NewApproval<'_>) -> Result<Approval, ApiE
         executed_at: None,
     };
     approvals::create(&app.db, &approval).await?;
+    announce(app, &approval).await;
+    Ok(approval)
+}
+
+/// Tell every replica (their live event streams) that `approval` changed.
+pub async fn announce(app: &AppState, approval: &Approval) {
     let change = Change::new(Topic::Approval)
         .in_workspace(approval.workspace_id)
         .with_id(approval.id.to_string());
     if let Err(e) = app.bus.publish(&change).await {
-        tracing::warn!(error = %e, "announcing an approval request failed");
+        tracing::warn!(error = %e, "announcing an approval's change failed");
     }
-    Ok(approval)
 }
 
 /// Take approval `id` for this request, or say why it cannot be used.
@@ -87,6 +92,7 @@ pub async fn redeem(
     let now = OffsetDateTime::now_utc();
     let fingerprint = request.fingerprint();
     if let Some(taken) = approvals::redeem(&app.db, id, agent.agent_id, &fingerprint, now).await? {
+        announce(app, &taken).await;
         return Ok(taken);
     }
     let approval = match approvals::get(&app.db, agent.workspace_id, id).await {

@@ -5,6 +5,8 @@ mod accounts;
 mod oauth;
 mod oauth_apps;
 
+pub use accounts::connection_json;
+
 use axum::Router;
 use axum::routing::{get, post};
 

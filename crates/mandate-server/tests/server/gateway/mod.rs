@@ -7,6 +7,7 @@
 
 mod execute;
 mod filtering;
+mod live_events;
 mod model_a;
 mod policies;
 

@@ -73,7 +73,15 @@ impl Client {
                 self.cookie = Some(pair);
             }
         }
-        let text = response.text().await.unwrap();
+        // A live event stream does not end; its status and headers are the answer.
+        let streams = headers
+            .get("content-type")
+            .is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"));
+        let text = if streams {
+            String::new()
+        } else {
+            response.text().await.unwrap()
+        };
         let value = if text.is_empty() {
             Value::Null
         } else {

@@ -1,0 +1,123 @@
+//! `GET /v1/events`: the workspace's live events as server-sent events, for the dashboard.
+//!
+//! Fed by the change bus, so a change made on any replica reaches a browser connected to any
+//! other. Bus messages are hints; each one is turned into an event by reading the current row
+//! (approval, connection), so what a browser sees is what the API would show
+//! it, never more. Events:
+//! - `ready`: the stream is subscribed; anything changed after it arrives;
+//! - `approval`, `connection`: the thing as `GET` on it shows it;
+//! - `policy`, `agent`: `{"id"}`, something to re-read;
+//! - `resync`: events may have been lost (a replica's listener reconnected): reload everything.
+//!
+//! A stream ends after [`STREAM_LIFETIME`]; `EventSource` reconnects by itself, and that new
+//! request is authenticated again, so a revoked session or a demotion stops the flow in bounded
+//! time.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use futures_util::Stream;
+use mandate_store::change_bus::{Change, ChangeEvent, Subscription, Topic};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::state::AppState;
+
+/// How long one stream lasts before the browser reconnects (and is authenticated again).
+pub const STREAM_LIFETIME: Duration = Duration::from_secs(300);
+/// Comment lines keep idle streams open through proxies.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// What `EventSource` waits before reconnecting.
+const RETRY: Duration = Duration::from_secs(2);
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/events", get(events))
+}
+
+struct Feed {
+    app: AppState,
+    workspace: Uuid,
+    sub: Subscription,
+    ends_at: Instant,
+    started: bool,
+}
+
+async fn events(
+    State(app): State<AppState>,
+    principal: Principal,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    // Subscribe before answering, so nothing after `ready` can be missed.
+    let feed = Feed {
+        sub: app.bus.subscribe(),
+        app,
+        workspace: principal.workspace_id,
+        ends_at: Instant::now() + STREAM_LIFETIME,
+        started: false,
+    };
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        if !feed.started {
+            feed.started = true;
+            let ready = Event::default().event("ready").data("{}").retry(RETRY);
+            return Some((Ok(ready), feed));
+        }
+        loop {
+            let next = tokio::time::timeout_at(feed.ends_at, feed.sub.recv()).await;
+            let change = match next {
+                Err(_) | Ok(None) => return None,
+                Ok(Some(ChangeEvent::Resync)) => {
+                    return Some((Ok(Event::default().event("resync").data("{}")), feed));
+                }
+                Ok(Some(ChangeEvent::Changed(change))) => change,
+            };
+            if change.workspace_id != Some(feed.workspace) {
+                continue;
+            }
+            if let Some((name, data)) = render(&feed.app, feed.workspace, &change).await {
+                let event = Event::default().event(name).data(data.to_string());
+                return Some((Ok(event), feed));
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// The event for one change of the workspace, or None when it is not shown live (or is gone).
+async fn render(app: &AppState, workspace: Uuid, change: &Change) -> Option<(&'static str, Value)> {
+    let id = change.id.as_deref()?;
+    let now = OffsetDateTime::now_utc();
+    let read_failed = |what: &str, e: &dyn std::fmt::Display| {
+        tracing::warn!(error = %e, what, "a live event could not be read; skipped");
+    };
+    match change.topic {
+        Topic::Approval => {
+            let id = Uuid::parse_str(id).ok()?;
+            match mandate_store::approvals::get(&app.db, workspace, id).await {
+                Ok(a) => Some(("approval", super::approvals::approval_json(&a, now, false))),
+                Err(e) => {
+                    read_failed("approval", &e);
+                    None
+                }
+            }
+        }
+        Topic::Connection => {
+            match mandate_store::connections::accounts::get(&app.db, workspace, id).await {
+                Ok(Some(c)) => Some(("connection", super::connections::connection_json(&c, false))),
+                Ok(None) => Some(("connection", json!({"id": id, "state": "deleted"}))),
+                Err(e) => {
+                    read_failed("connection", &e);
+                    None
+                }
+            }
+        }
+        Topic::Policy => Some(("policy", json!({ "id": id }))),
+        Topic::Agent => Some(("agent", json!({ "id": id }))),
+        _ => None,
+    }
+}
