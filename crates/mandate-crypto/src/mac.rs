@@ -8,7 +8,13 @@ use crate::Key256;
 
 /// HMAC-SHA256 of the concatenation of `parts` under `key`.
 pub fn hmac_sha256(key: &Key256, parts: &[&[u8]]) -> [u8; 32] {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, key.as_bytes());
+    hmac_sha256_with(key.as_bytes(), parts)
+}
+
+/// [`hmac_sha256`] under a key of any length (keys other protocols define, e.g. webhook
+/// signing secrets).
+pub fn hmac_sha256_with(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
     let mut context = hmac::Context::with_key(&key);
     for part in parts {
         context.update(part);

@@ -1,7 +1,7 @@
 //! The outbound client and its URL guard.
 
 use std::error::Error as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use reqwest::{Client, Method, RequestBuilder, Response};
@@ -141,6 +141,31 @@ impl Egress {
         Ok(())
     }
 
+    /// The address to connect to for a protocol other than HTTP (SMTP): the name resolved and
+    /// every answer checked (an IP literal checked as it is). Connect to this address, not to
+    /// the name, so the check holds for the connection (no second resolution).
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<SocketAddr, EgressError> {
+        if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+            if let Some(reason) = self.policy.refusal(ip, None) {
+                return Err(EgressError::Refused(format!(
+                    "{ip} is a forbidden address ({reason})"
+                )));
+            }
+            return Ok(SocketAddr::new(ip, port));
+        }
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| EgressError::Unreachable(format!("{host} does not resolve: {e}")))?
+            .collect();
+        let checked = CheckedResolver::new(self.policy.clone())
+            .check(host, addrs)
+            .map_err(|e| EgressError::Refused(e.to_string()))?;
+        checked
+            .into_iter()
+            .next()
+            .ok_or_else(|| EgressError::Unreachable(format!("{host} has no address")))
+    }
+
     /// A request to `url`, after the guard.
     pub fn request(&self, method: Method, url: Url) -> Result<RequestBuilder, EgressError> {
         self.check_url(&url)?;
@@ -257,5 +282,22 @@ mod tests {
             Err(EgressError::Refused(why)) => assert!(why.contains("loopback"), "{why}"),
             other => panic!("expected a refusal, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn other_protocols_resolve_through_the_same_checks() {
+        let closed = egress(false);
+        for host in ["localhost", "127.0.0.1", "[::1]", "10.1.2.3", "169.254.169.254"] {
+            match closed.resolve(host, 25).await {
+                Err(EgressError::Refused(_)) => {}
+                other => panic!("{host}: expected a refusal, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            closed.resolve("8.8.8.8", 587).await.unwrap(),
+            "8.8.8.8:587".parse().unwrap()
+        );
+        let open = egress(true);
+        assert!(open.resolve("localhost", 25).await.unwrap().ip().is_loopback());
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod jobs;
+pub mod notifications;
 pub mod policies;
 pub mod replica_cache;
 pub mod serve;

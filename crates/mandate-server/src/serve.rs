@@ -52,6 +52,17 @@ pub struct Server {
     listener: TcpListener,
     app: Router,
     state: AppState,
+    /// The notification delivery worker (stopped with the server, also when it never runs).
+    notifier: AbortOnDrop,
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Server {
@@ -154,10 +165,12 @@ impl Server {
             crate::api::routes(&state).with_state(state.clone()),
             &settings,
         );
+        let notifier = AbortOnDrop(crate::notifications::worker::spawn(state.clone()));
         Ok(Server {
             listener,
             app,
             state,
+            notifier,
         })
     }
 
@@ -181,6 +194,7 @@ impl Server {
         tracing::info!(addr = %addr, mode = ?self.state.config.mode, "listening");
         let grace = self.state.config.shutdown_grace;
         serve_until(self.listener, self.app, shutdown, grace).await?;
+        drop(self.notifier);
         if let Err(e) = self.state.policy_limits.flush().await {
             tracing::warn!(error = %e, "writing the policies' hourly counts failed");
         }

@@ -14,6 +14,7 @@ pub mod data_keys;
 mod db;
 mod error;
 mod migrate;
+pub mod notifications;
 pub mod people;
 pub mod policies;
 pub mod rate_limits;

@@ -68,6 +68,13 @@ pub const ALL: &[SealedColumn] = &[
         kind: "pkce_verifier",
         scope: Scope::Column("workspace_id"),
     },
+    SealedColumn {
+        table: "notification_channels",
+        id_column: "id",
+        column: "secret",
+        kind: "notification_secret",
+        scope: Scope::Column("workspace_id"),
+    },
 ];
 
 /// The start of every envelope sealed with data key `kid` (envelopes have one canonical form).

@@ -173,6 +173,7 @@ pub async fn refuse(state: &AppState, refusal: Refusal, endpoint: &str, ip: IpAd
         .details(json!({ "reason": refusal.reason, "endpoint": endpoint }));
     if let Some(agent) = &refusal.agent {
         event = event.workspace(agent.workspace_id).agent(agent.id);
+        crate::notifications::thresholds::agent_auth_failed(state, agent.workspace_id, agent.id);
     }
     if let Err(e) = state.audit.record_buffered(event).await {
         tracing::error!(error = %e, "recording a refused client assertion failed");

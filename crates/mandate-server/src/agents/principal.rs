@@ -149,6 +149,7 @@ async fn record_rejection(state: &AppState, agent: Option<(Uuid, Uuid)>, reason:
         .details(json!({ "reason": reason }));
     if let Some((agent_id, workspace_id)) = agent {
         event = event.workspace(workspace_id).agent(agent_id);
+        crate::notifications::thresholds::agent_auth_failed(state, workspace_id, agent_id);
     }
     if let Err(e) = state.audit.record_buffered(event).await {
         tracing::error!(error = %e, "recording a rejected agent token failed");

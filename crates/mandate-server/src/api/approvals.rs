@@ -210,6 +210,7 @@ async fn decide(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     crate::gateway::approval::announce(app, &approval).await;
+    crate::notifications::notices::approval_decided(app, &approval, approve);
     let mut body = approval_json(&approval, now, false);
     body["auditId"] = json!(audit_id);
     Ok(Json(body))

@@ -18,6 +18,7 @@ mod connections;
 mod events;
 mod health;
 mod keys;
+mod notifications;
 mod policies;
 mod system;
 mod tokens;
@@ -62,5 +63,6 @@ fn management() -> Router<AppState> {
         .merge(policies::routes())
         .merge(approvals::routes())
         .merge(events::routes())
+        .merge(notifications::routes())
         .merge(system::routes())
 }

@@ -127,3 +127,14 @@ pub const TOKEN_VENDED: &str = "vault.token.vended";
 pub const APPROVAL_APPROVED: &str = "approval.approved";
 /// A person refused an approval request.
 pub const APPROVAL_DENIED: &str = "approval.denied";
+/// A notification channel was created (its kind and name; never its secrets).
+pub const NOTIFICATION_CHANNEL_CREATED: &str = "notification_channel.created";
+/// A channel's name, events or enabled flag changed.
+pub const NOTIFICATION_CHANNEL_UPDATED: &str = "notification_channel.updated";
+/// A channel was deleted (its queued deliveries with it).
+pub const NOTIFICATION_CHANNEL_DELETED: &str = "notification_channel.deleted";
+/// A webhook channel's signing secret was replaced; the old one stays valid until the time in
+/// details.
+pub const NOTIFICATION_SECRET_ROTATED: &str = "notification_channel.secret_rotated";
+/// A notification could not be delivered after every retry: channel, event, attempts, reason.
+pub const NOTIFICATION_FAILED: &str = "notification.failed";

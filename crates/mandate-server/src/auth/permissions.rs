@@ -284,6 +284,46 @@ pub const ROUTES: &[(Method, &str, Permission)] = &[
         Permission::Approve,
     ),
     (Method::GET, "/v1/events", Permission::ReadEvents),
+    (
+        Method::GET,
+        "/v1/notification-channels",
+        Permission::ManageNotifications,
+    ),
+    (
+        Method::POST,
+        "/v1/notification-channels",
+        Permission::ManageNotifications,
+    ),
+    (
+        Method::GET,
+        "/v1/notification-channels/{channelId}",
+        Permission::ManageNotifications,
+    ),
+    (
+        Method::PATCH,
+        "/v1/notification-channels/{channelId}",
+        Permission::ManageNotifications,
+    ),
+    (
+        Method::DELETE,
+        "/v1/notification-channels/{channelId}",
+        Permission::ManageNotifications,
+    ),
+    (
+        Method::POST,
+        "/v1/notification-channels/{channelId}/rotate-secret",
+        Permission::ManageNotifications,
+    ),
+    (
+        Method::POST,
+        "/v1/notification-channels/{channelId}/test",
+        Permission::ManageNotifications,
+    ),
+    (
+        Method::GET,
+        "/v1/notification-channels/{channelId}/deliveries",
+        Permission::ManageNotifications,
+    ),
 ];
 
 /// The routes agents call (the agent API contract's, as far as they exist): enrollment, token

@@ -91,6 +91,9 @@ pub struct Config {
     pub egress_ca_file: Option<PathBuf>,
     /// The largest provider response the gateway returns.
     pub gateway_max_response_bytes: usize,
+    /// Notification deliveries: the wait after each failed attempt; its length is the number
+    /// of retries.
+    pub notification_retry_delays: Vec<Duration>,
     pub max_request_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub audit_checkpoint_interval: Duration,
@@ -251,6 +254,7 @@ impl Config {
                 .map(|v| PathBuf::from(v.text.trim())),
             gateway_max_response_bytes: p.ranged("gateway_max_response_bytes", 1024, 1 << 32)?
                 as usize,
+            notification_retry_delays: parse_retry_delays(p.required("notification_retry_seconds")?)?,
             max_request_body_bytes: p.ranged("max_request_body_bytes", 1024, 1 << 30)? as usize,
             shutdown_grace: Duration::from_secs(p.ranged("shutdown_grace_seconds", 0, 3600)?),
             audit_checkpoint_interval: Duration::from_secs(p.ranged(
@@ -387,6 +391,24 @@ impl Parser<'_> {
 }
 
 /// A host name (lower-cased): no scheme, port, path or IP address.
+/// `5,300,1800`: seconds to wait after each failed delivery attempt (1 to 20 entries, each
+/// 1 second to 1 day).
+fn parse_retry_delays(v: &sources::RawValue) -> Result<Vec<Duration>, ConfigError> {
+    let bad = |why: &str| ConfigError::new(&v.origin, format!("NOTIFICATION_RETRY_SECONDS: {why}"));
+    let delays = v
+        .text
+        .split(',')
+        .map(|part| match part.trim().parse::<u64>() {
+            Ok(n) if (1..=86_400).contains(&n) => Ok(Duration::from_secs(n)),
+            _ => Err(bad("each entry is a number of seconds from 1 to 86400")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if delays.is_empty() || delays.len() > 20 {
+        return Err(bad("1 to 20 entries"));
+    }
+    Ok(delays)
+}
+
 fn parse_rp_id(v: &sources::RawValue) -> Result<String, ConfigError> {
     let text = v.text.trim().to_ascii_lowercase();
     let is_name = !text.is_empty()

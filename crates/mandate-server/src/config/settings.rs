@@ -379,6 +379,12 @@ pub const SETTINGS: &[Setting] = &[
         "Largest provider response the gateway returns (1024 to 4294967296 bytes); a policy's maxResponseSizeBytes can lower it. A larger answer is refused with 413, never cut.",
     ),
     setting(
+        "notification_retry_seconds",
+        "NOTIFICATION_RETRY_SECONDS",
+        Some("5,300,1800,7200,18000,36000"),
+        "Seconds to wait after each failed notification delivery before the next attempt, comma-separated; after the last the delivery is recorded as failed (1-20 entries of 1-86400).",
+    ),
+    setting(
         "max_request_body_bytes",
         "MAX_REQUEST_BODY_BYTES",
         Some("1048576"),

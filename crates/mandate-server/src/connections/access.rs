@@ -318,7 +318,10 @@ async fn fail(
         .await
         .map_err(internal)?;
     let action = match state {
-        ConnectionState::NeedsReauth => actions::CONNECTION_NEEDS_REAUTH,
+        ConnectionState::NeedsReauth => {
+            crate::notifications::notices::connection_needs_reauth(app, &c, message);
+            actions::CONNECTION_NEEDS_REAUTH
+        }
         _ => actions::CONNECTION_REFRESH_FAILED,
     };
     record(

@@ -64,6 +64,7 @@ pub async fn create(app: &AppState, n: NewApproval<'_>) -> Result<Approval, ApiE
     };
     approvals::create(&app.db, &approval).await?;
     announce(app, &approval).await;
+    crate::notifications::notices::approval_requested(app, &approval);
     Ok(approval)
 }
 

@@ -28,6 +28,7 @@ const WRITE_BEHIND_EVERY: std::time::Duration = std::time::Duration::from_secs(1
 /// Count this request against the policy's hourly limit; 429 past it.
 pub async fn take(
     app: &AppState,
+    workspace_id: Uuid,
     policy_id: Uuid,
     policy: &CompiledPolicy,
     now: OffsetDateTime,
@@ -40,6 +41,13 @@ pub async fn take(
         .hit(&format!("policy:{policy_id}"), now)
         .await?;
     if hits.count > i64::from(limits.max_requests_per_hour) {
+        crate::notifications::thresholds::policy_rate_limited(
+            app,
+            workspace_id,
+            policy_id,
+            limits.max_requests_per_hour,
+            hits.count,
+        );
         let wait = (hits.window_ends - now).whole_seconds().max(1) as u64;
         return Err(ApiError::too_many(
             format!(

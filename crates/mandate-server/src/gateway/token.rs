@@ -60,7 +60,13 @@ pub async fn vend(
                 .with_hint("use model B (the brokered proxy), or ask a person to allow model A"),
         );
     }
-    super::rate_limit::take(app, target.policy.id, &target.policy.compiled, now).await?;
+    super::rate_limit::take(
+        app,
+        target.connection.workspace_id,
+        target.policy.id,
+        &target.policy.compiled,
+        now,
+    ).await?;
     let usable = access::credential_for(app, target.connection.clone())
         .await
         .map_err(access_error)?;

@@ -1,0 +1,77 @@
+//! Outbound webhooks (signed as Standard Webhooks describes) and Slack incoming webhooks.
+
+use mandate_egress::reqwest::Method;
+use mandate_store::notifications::channels::Channel;
+use mandate_store::notifications::deliveries::Delivery;
+use serde_json::json;
+use time::OffsetDateTime;
+use url::Url;
+
+use super::status_ok;
+use crate::notifications::channel_config::Secrets;
+use crate::notifications::events::text_of;
+use crate::notifications::signature;
+use crate::state::AppState;
+
+/// The message id receivers use to drop duplicates: the same for every attempt of a delivery.
+pub fn message_id(delivery: &Delivery) -> String {
+    format!("msg_{}", delivery.id.simple())
+}
+
+pub async fn send(
+    app: &AppState,
+    channel: &Channel,
+    secrets: &Secrets,
+    delivery: &Delivery,
+) -> Result<(), String> {
+    let url = channel.settings["url"]
+        .as_str()
+        .and_then(|u| Url::parse(u).ok())
+        .ok_or("the channel has no valid url")?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let id = message_id(delivery);
+    let keys = secrets.signing_at(now);
+    if keys.is_empty() {
+        return Err("the channel has no signing secret in force".into());
+    }
+    let signature = signature::sign(&keys, &id, now, delivery.payload.as_bytes())?;
+    let request = app
+        .egress
+        .request(Method::POST, url)
+        .map_err(|e| e.to_string())?
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", signature)
+        .body(delivery.payload.clone());
+    let response = app.egress.send(request).await.map_err(|e| e.to_string())?;
+    status_ok(response.status())
+}
+
+pub async fn send_slack(
+    app: &AppState,
+    secrets: &Secrets,
+    delivery: &Delivery,
+) -> Result<(), String> {
+    let url = secrets
+        .slack_webhook_url
+        .as_deref()
+        .and_then(|u| Url::parse(u).ok())
+        .ok_or("the channel has no valid Slack webhook URL")?;
+    let host = url.host_str().unwrap_or_default().to_string();
+    let payload: serde_json::Value =
+        serde_json::from_str(&delivery.payload).map_err(|e| e.to_string())?;
+    let (_, text) = text_of(&payload);
+    let request = app
+        .egress
+        .request(Method::POST, url)
+        // The URL is the secret: say which host failed, not the URL.
+        .map_err(|_| format!("the Slack webhook URL (host {host}) may not be called"))?
+        .json(&json!({ "text": text }));
+    let response = app
+        .egress
+        .send(request)
+        .await
+        .map_err(|_| format!("the Slack webhook (host {host}) could not be reached"))?;
+    status_ok(response.status())
+}

@@ -1,0 +1,4 @@
+//! Notification channels and their delivery queue.
+
+pub mod channels;
+pub mod deliveries;
