@@ -287,7 +287,13 @@ mod tests {
     #[tokio::test]
     async fn other_protocols_resolve_through_the_same_checks() {
         let closed = egress(false);
-        for host in ["localhost", "127.0.0.1", "[::1]", "10.1.2.3", "169.254.169.254"] {
+        for host in [
+            "localhost",
+            "127.0.0.1",
+            "[::1]",
+            "10.1.2.3",
+            "169.254.169.254",
+        ] {
             match closed.resolve(host, 25).await {
                 Err(EgressError::Refused(_)) => {}
                 other => panic!("{host}: expected a refusal, got {other:?}"),
@@ -298,6 +304,12 @@ mod tests {
             "8.8.8.8:587".parse().unwrap()
         );
         let open = egress(true);
-        assert!(open.resolve("localhost", 25).await.unwrap().ip().is_loopback());
+        assert!(
+            open.resolve("localhost", 25)
+                .await
+                .unwrap()
+                .ip()
+                .is_loopback()
+        );
     }
 }

@@ -121,6 +121,10 @@ impl Server {
                     addr: config.listen,
                     source,
                 })?;
+        // Port 0 asks for any free port: links built from the listen address need the real one.
+        if let Ok(bound) = listener.local_addr() {
+            config.listen = bound;
+        }
         crate::auth::setup_token::announce(&config, &db).await?;
         crate::jobs::cleanup::spawn(db.clone(), config.auth.session_idle_timeout);
         let passwords = Passwords::new(config.auth.password)

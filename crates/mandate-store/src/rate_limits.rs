@@ -89,10 +89,23 @@ pub async fn raise(
     Ok(())
 }
 
-/// Forget windows that started before `before`.
-pub async fn delete_before(db: &Db, before: OffsetDateTime) -> Result<u64, StoreError> {
-    let n = on_pool!(db, pool => sqlx::query("DELETE FROM rate_limit_windows WHERE window_start < $1")
+/// Buckets with this prefix count notices sent (windows up to a day long); they are kept
+/// for [`delete_before`]'s `notice_before`, not its `before`.
+pub const NOTICE_PREFIX: &str = "notify:";
+
+/// Forget windows that started before `before`, and notice windows before `notice_before`.
+pub async fn delete_before(
+    db: &Db,
+    before: OffsetDateTime,
+    notice_before: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    // substr() rather than LIKE: no wildcard in the prefix to escape, the same in both dialects.
+    let n = on_pool!(db, pool => sqlx::query(
+        "DELETE FROM rate_limit_windows WHERE window_start < $1 AND substr(bucket, 1, length($3)) <> $3 \
+         OR window_start < $2 AND substr(bucket, 1, length($3)) = $3")
         .bind(to_db_precision(before))
+        .bind(to_db_precision(notice_before))
+        .bind(NOTICE_PREFIX)
         .execute(pool)
         .await
         .map(|d| d.rows_affected()))?;

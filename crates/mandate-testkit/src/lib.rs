@@ -16,6 +16,7 @@ pub mod pg;
 pub mod replay;
 
 pub mod server;
+pub mod smtp;
 pub mod sqlite;
 pub mod upstream;
 

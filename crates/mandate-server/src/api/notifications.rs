@@ -93,7 +93,8 @@ fn check_name(name: &str) -> Result<String, ApiError> {
 }
 
 async fn seal(app: &AppState, ws: Uuid, id: &str, secrets: &Secrets) -> Result<String, ApiError> {
-    let plain = zeroize::Zeroizing::new(serde_json::to_vec(secrets).map_err(|e| ApiError::internal(&e))?);
+    let plain =
+        zeroize::Zeroizing::new(serde_json::to_vec(secrets).map_err(|e| ApiError::internal(&e))?);
     app.vault
         .seal(ws, SECRET_KIND, id, &plain)
         .await
@@ -149,7 +150,7 @@ async fn create(
     let ws = principal.workspace_id;
     let name = check_name(&req.name)?;
     let events = event_list(req.events)?;
-    let checked = channel_config::check(&req.kind, &req.settings)?;
+    let checked = channel_config::check(&app.egress, &req.kind, &req.settings)?;
     if channels::list(&app.db, ws).await?.len() >= MAX_CHANNELS {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -188,10 +189,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-async fn list(
-    State(app): State<AppState>,
-    principal: Principal,
-) -> Result<Json<Value>, ApiError> {
+async fn list(State(app): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
     let rows = channels::list(&app.db, principal.workspace_id).await?;
     Ok(Json(json!({
         "channels": rows.iter().map(channel_json).collect::<Vec<_>>(),
@@ -212,9 +210,9 @@ async fn show(
             .await
             .map_err(|e| ApiError::internal(&e))?;
         let until = secrets.signing.iter().filter_map(|s| s.valid_until).max();
-        body["previousSecretValidUntil"] = json!(until.and_then(|t| {
-            OffsetDateTime::from_unix_timestamp(t).ok().map(time_json)
-        }));
+        body["previousSecretValidUntil"] = json!(
+            until.and_then(|t| { OffsetDateTime::from_unix_timestamp(t).ok().map(time_json) })
+        );
     }
     Ok(Json(body))
 }
@@ -305,7 +303,9 @@ async fn rotate_secret(
             "only webhook channels have a signing secret",
         ));
     }
-    let hours = req.previous_valid_for_hours.unwrap_or(DEFAULT_OVERLAP_HOURS);
+    let hours = req
+        .previous_valid_for_hours
+        .unwrap_or(DEFAULT_OVERLAP_HOURS);
     if !(0..=MAX_OVERLAP_HOURS).contains(&hours) {
         return Err(ApiError::bad_request(format!(
             "`previousValidForHours` is 0 to {MAX_OVERLAP_HOURS}"

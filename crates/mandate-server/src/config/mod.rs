@@ -254,7 +254,9 @@ impl Config {
                 .map(|v| PathBuf::from(v.text.trim())),
             gateway_max_response_bytes: p.ranged("gateway_max_response_bytes", 1024, 1 << 32)?
                 as usize,
-            notification_retry_delays: parse_retry_delays(p.required("notification_retry_seconds")?)?,
+            notification_retry_delays: parse_retry_delays(
+                p.required("notification_retry_seconds")?,
+            )?,
             max_request_body_bytes: p.ranged("max_request_body_bytes", 1024, 1 << 30)? as usize,
             shutdown_grace: Duration::from_secs(p.ranged("shutdown_grace_seconds", 0, 3600)?),
             audit_checkpoint_interval: Duration::from_secs(p.ranged(

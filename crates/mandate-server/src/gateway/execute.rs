@@ -85,7 +85,15 @@ pub async fn execute(
         record.denied(&decision.reason, &decision.rule_name()).await;
         return Err(denied(&decision));
     }
-    if let Err(e) = super::rate_limit::take(app, target.connection.workspace_id, target.policy.id, policy, now).await {
+    if let Err(e) = super::rate_limit::take(
+        app,
+        target.connection.workspace_id,
+        target.policy.id,
+        policy,
+        now,
+    )
+    .await
+    {
         record
             .denied(&e.message, "rateLimits.maxRequestsPerHour")
             .await;

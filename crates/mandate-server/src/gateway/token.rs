@@ -66,7 +66,8 @@ pub async fn vend(
         target.policy.id,
         &target.policy.compiled,
         now,
-    ).await?;
+    )
+    .await?;
     let usable = access::credential_for(app, target.connection.clone())
         .await
         .map_err(access_error)?;

@@ -1,6 +1,7 @@
 //! A channel's settings as the API takes them, checked, split into what may be shown
 //! (`settings`, stored as JSON) and what may not ([`Secrets`], sealed by the vault).
 
+use mandate_egress::Egress;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
@@ -82,18 +83,24 @@ fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::bad_request(msg)
 }
 
-/// An https URL (the SSRF guard checks its address again at every send).
-fn https_url(field: &str, raw: &str) -> Result<Url, ApiError> {
+/// An https URL the SSRF guard lets through (it checks the resolved address again at every
+/// send; here it refuses what can be refused already, e.g. a private IP literal).
+fn https_url(egress: &Egress, field: &str, raw: &str) -> Result<Url, ApiError> {
     let url = Url::parse(raw.trim()).map_err(|_| bad(format!("`{field}` is not a URL")))?;
     if url.scheme() != "https" {
         return Err(bad(format!("`{field}` must be an https URL")));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad(format!("`{field}` may not carry a user name or password")));
+        return Err(bad(format!(
+            "`{field}` may not carry a user name or password"
+        )));
     }
     if url.host_str().is_none() {
         return Err(bad(format!("`{field}` has no host")));
     }
+    egress
+        .check_url(&url)
+        .map_err(|e| bad(format!("`{field}`: {e}")))?;
     Ok(url)
 }
 
@@ -133,7 +140,9 @@ fn mail_address(field: &str, raw: &str) -> Result<String, ApiError> {
         && a.matches('@').count() == 1
         && !a.starts_with('@')
         && !a.ends_with('@')
-        && !a.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c));
+        && !a
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c));
     if ok {
         Ok(a.to_string())
     } else {
@@ -141,11 +150,11 @@ fn mail_address(field: &str, raw: &str) -> Result<String, ApiError> {
     }
 }
 
-pub fn check(kind: &str, input: &ChannelInput) -> Result<Checked, ApiError> {
+pub fn check(egress: &Egress, kind: &str, input: &ChannelInput) -> Result<Checked, ApiError> {
     match kind {
         "webhook" => {
             only(kind, input, &["url"])?;
-            let url = https_url("url", required(kind, "url", &input.url)?)?;
+            let url = https_url(egress, "url", required(kind, "url", &input.url)?)?;
             let secret = signature::new_secret().map_err(|e| ApiError::internal(&e))?;
             let mut secrets = Secrets::default();
             secrets.signing.push(SigningSecret {
@@ -160,7 +169,11 @@ pub fn check(kind: &str, input: &ChannelInput) -> Result<Checked, ApiError> {
         }
         "slack" => {
             only(kind, input, &["webhookUrl"])?;
-            let url = https_url("webhookUrl", required(kind, "webhookUrl", &input.webhook_url)?)?;
+            let url = https_url(
+                egress,
+                "webhookUrl",
+                required(kind, "webhookUrl", &input.webhook_url)?,
+            )?;
             Ok(Checked {
                 // The URL is the secret; its host is what people may see.
                 settings: json!({ "host": url.host_str() }),
@@ -177,7 +190,7 @@ pub fn check(kind: &str, input: &ChannelInput) -> Result<Checked, ApiError> {
             let chat = required(kind, "chatId", &input.chat_id)?;
             let base = match input.api_base_url.as_deref() {
                 None => "https://api.telegram.org".to_string(),
-                Some(raw) => https_url("apiBaseUrl", raw)?
+                Some(raw) => https_url(egress, "apiBaseUrl", raw)?
                     .as_str()
                     .trim_end_matches('/')
                     .to_string(),
@@ -192,11 +205,21 @@ pub fn check(kind: &str, input: &ChannelInput) -> Result<Checked, ApiError> {
             only(
                 kind,
                 input,
-                &["smtpHost", "smtpPort", "smtpTls", "smtpUsername", "smtpPassword", "from", "to"],
+                &[
+                    "smtpHost",
+                    "smtpPort",
+                    "smtpTls",
+                    "smtpUsername",
+                    "smtpPassword",
+                    "from",
+                    "to",
+                ],
             )?;
             let host = required(kind, "smtpHost", &input.smtp_host)?;
             if host.contains(['/', ':', '@', ' ']) {
-                return Err(bad("`smtpHost` is a host name or address, without port or scheme"));
+                return Err(bad(
+                    "`smtpHost` is a host name or address, without port or scheme",
+                ));
             }
             let tls = input.smtp_tls.as_deref().unwrap_or("starttls");
             let default_port = match tls {

@@ -162,7 +162,10 @@ mod tests {
         let p = n.payload(OffsetDateTime::UNIX_EPOCH);
         assert_eq!(p["type"], "approval.requested");
         assert_eq!(p["timestamp"], "1970-01-01T00:00:00Z");
-        assert_eq!(p["data"]["links"]["review"], "https://m.example/approvals/1");
+        assert_eq!(
+            p["data"]["links"]["review"],
+            "https://m.example/approvals/1"
+        );
         let (title, text) = text_of(&p);
         assert_eq!(title, "Approval requested");
         assert_eq!(

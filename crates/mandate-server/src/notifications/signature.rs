@@ -40,7 +40,13 @@ pub fn sign(secrets: &[&str], id: &str, timestamp: i64, body: &[u8]) -> Result<S
         let key = key_of(secret)?;
         let mac = hmac_sha256_with(
             &key,
-            &[id.as_bytes(), b".", timestamp.to_string().as_bytes(), b".", body],
+            &[
+                id.as_bytes(),
+                b".",
+                timestamp.to_string().as_bytes(),
+                b".",
+                body,
+            ],
         );
         parts.push(format!("v1,{}", STANDARD.encode(mac)));
     }

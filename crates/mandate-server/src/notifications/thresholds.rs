@@ -22,7 +22,7 @@ pub fn agent_auth_failed(app: &AppState, workspace_id: Uuid, agent_id: Uuid) {
     let app = app.clone();
     tokio::spawn(async move {
         let now = OffsetDateTime::now_utc();
-        let bucket = format!("notify:agent_auth:{agent_id}");
+        let bucket = format!("{}agent_auth:{agent_id}", rate_limits::NOTICE_PREFIX);
         match rate_limits::hit(&app.db, &bucket, AUTH_FAILURE_WINDOW, now).await {
             Ok(hits) if hits.count == AUTH_FAILURE_THRESHOLD => {
                 let notice = Notice::new(
@@ -49,7 +49,13 @@ pub fn agent_auth_failed(app: &AppState, workspace_id: Uuid, agent_id: Uuid) {
 
 /// A policy's hourly counter reached `count` against a limit of `limit`: a notice when the
 /// refusals past the limit reach [`SUSTAINED_RATE_LIMIT`] (once per window).
-pub fn policy_rate_limited(app: &AppState, workspace_id: Uuid, policy_id: Uuid, limit: u32, count: i64) {
+pub fn policy_rate_limited(
+    app: &AppState,
+    workspace_id: Uuid,
+    policy_id: Uuid,
+    limit: u32,
+    count: i64,
+) {
     if count != i64::from(limit) + SUSTAINED_RATE_LIMIT {
         return;
     }
@@ -72,15 +78,19 @@ pub fn policy_rate_limited(app: &AppState, workspace_id: Uuid, policy_id: Uuid, 
 /// Notice every workspace whose data key is past its rotation age (once a day).
 pub async fn key_rotations_due(app: &AppState) {
     let now = OffsetDateTime::now_utc();
-    let status = match app.vault.status(now).await {
-        Ok(s) => s,
+    let keys = match mandate_store::data_keys::list(&app.db).await {
+        Ok(keys) => keys,
         Err(e) => {
             tracing::warn!(error = %e, "checking key rotation ages");
             return;
         }
     };
-    for overdue in status.overdue {
-        let bucket = format!("notify:key_rotation_due:{}", overdue.workspace_id);
+    for overdue in crate::vault::status::overdue_data_keys(&keys, now) {
+        let bucket = format!(
+            "{}key_rotation_due:{}",
+            rate_limits::NOTICE_PREFIX,
+            overdue.workspace_id
+        );
         match rate_limits::hit(&app.db, &bucket, Duration::days(1), now).await {
             Ok(hits) if hits.count == 1 => {
                 let notice = Notice::new(

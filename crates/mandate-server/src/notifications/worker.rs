@@ -61,7 +61,10 @@ async fn attempt(app: &AppState, d: Delivery) {
     let delays = &app.config.notification_retry_delays;
     let outcome = match result {
         Ok(()) => Outcome::Delivered,
-        Err(error) => match usize::try_from(attempts - 1).ok().and_then(|i| delays.get(i)) {
+        Err(error) => match usize::try_from(attempts - 1)
+            .ok()
+            .and_then(|i| delays.get(i))
+        {
             Some(wait) => Outcome::Retry {
                 at: now + *wait,
                 error,

@@ -9,7 +9,7 @@
 mod dek_cache;
 mod dek_rotation;
 mod provider;
-mod status;
+pub mod status;
 
 use std::sync::Arc;
 

@@ -45,6 +45,23 @@ pub struct OverdueDataKey {
     pub age_days: i64,
 }
 
+/// The active data keys older than the rotation schedule.
+pub fn overdue_data_keys(
+    all: &[data_keys::DataKeyRow],
+    now: OffsetDateTime,
+) -> Vec<OverdueDataKey> {
+    all.iter()
+        .filter(|k| {
+            k.state == DekState::Active && now - k.created_at > Duration::days(DEK_ROTATION_DAYS)
+        })
+        .map(|k| OverdueDataKey {
+            kid: k.kid.clone(),
+            workspace_id: k.workspace_id,
+            age_days: (now - k.created_at).whole_days(),
+        })
+        .collect()
+}
+
 impl Vault {
     pub async fn status(&self, now: OffsetDateTime) -> Result<KeyStatus, VaultError> {
         self.kek().refresh().await?;
@@ -74,18 +91,7 @@ impl Vault {
         let current_kek_age_days = data_keys::kek_first_seen(self.db(), &current_kek)
             .await?
             .map(|seen| (now - seen).whole_days());
-        let overdue = all
-            .iter()
-            .filter(|k| {
-                k.state == DekState::Active
-                    && now - k.created_at > Duration::days(DEK_ROTATION_DAYS)
-            })
-            .map(|k| OverdueDataKey {
-                kid: k.kid.clone(),
-                workspace_id: k.workspace_id,
-                age_days: (now - k.created_at).whole_days(),
-            })
-            .collect();
+        let overdue = overdue_data_keys(&all, now);
         Ok(KeyStatus {
             provider: self.kek().provider(),
             current_kek,

@@ -67,6 +67,7 @@ mod gateway;
 mod http;
 #[cfg(all(feature = "vault-transit", feature = "aws-kms", feature = "azure-kv"))]
 mod kek_providers;
+mod notifications;
 mod people;
 mod signing;
 mod vault;

@@ -41,8 +41,7 @@ struct Row {
     updated_at: OffsetDateTime,
 }
 
-const COLUMNS: &str =
-    "id, workspace_id, kind, name, events, enabled, settings, secret, created_by, created_at, updated_at";
+const COLUMNS: &str = "id, workspace_id, kind, name, events, enabled, settings, secret, created_by, created_at, updated_at";
 
 fn from_row(r: Row) -> Result<Channel, StoreError> {
     let corrupt = |what: &str, e: serde_json::Error| {

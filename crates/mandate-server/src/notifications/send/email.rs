@@ -26,7 +26,9 @@ pub async fn send(
     delivery: &Delivery,
 ) -> Result<(), String> {
     let s = &channel.settings;
-    let host = s["smtpHost"].as_str().ok_or("the channel has no SMTP host")?;
+    let host = s["smtpHost"]
+        .as_str()
+        .ok_or("the channel has no SMTP host")?;
     let port = s["smtpPort"]
         .as_u64()
         .and_then(|p| u16::try_from(p).ok())
@@ -41,11 +43,12 @@ pub async fn send(
         Some("tls") => Tls::Wrapper(tls_parameters(app, host)?),
         _ => Tls::Required(tls_parameters(app, host)?),
     };
-    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
-        .port(addr.port())
-        .tls(tls)
-        .timeout(Some(TIMEOUT))
-        .hello_name(ClientId::Domain(hello_name(app)));
+    let mut transport =
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
+            .port(addr.port())
+            .tls(tls)
+            .timeout(Some(TIMEOUT))
+            .hello_name(ClientId::Domain(hello_name(app)));
     if let (Some(user), Some(password)) = (s["smtpUsername"].as_str(), &secrets.smtp_password) {
         transport = transport.credentials(Credentials::new(user.to_string(), password.clone()));
     }
@@ -57,7 +60,9 @@ pub async fn send(
             .map_err(|_| format!("`{a}` is not a mail address"))
     };
     let mut message = Message::builder()
-        .from(mailbox(s["from"].as_str().ok_or("the channel has no sender")?)?)
+        .from(mailbox(
+            s["from"].as_str().ok_or("the channel has no sender")?,
+        )?)
         .subject(format!("[Mandate] {title}"))
         .header(ContentType::TEXT_PLAIN);
     for to in s["to"].as_array().into_iter().flatten() {

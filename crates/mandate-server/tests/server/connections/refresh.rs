@@ -98,6 +98,18 @@ async fn invalid_grant_needs_reauth_and_reconnect_restores(backend: Backend) {
     let mut w = World::start(backend).await;
     let id = expiring_connection(&mut w).await;
     let state = w.instance.state.clone();
+    // People hear of it by mail (a real SMTP server).
+    let smtp = mandate_testkit::smtp::SmtpServer::start();
+    let (s, v) = w
+        .owner
+        .post(
+            "/v1/notification-channels",
+            json!({"kind": "email", "name": "admins", "smtpHost": "127.0.0.1", "smtpPort": smtp.port,
+                   "smtpTls": "none", "from": "mandate@example.com", "to": ["admins@example.com"],
+                   "events": ["connection.needs_reauth"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
     w.peer.invalidate_refresh_tokens().await;
 
     match credential_for_use(&state, w.workspace, &id).await {
@@ -120,6 +132,22 @@ async fn invalid_grant_needs_reauth_and_reconnect_restores(backend: Backend) {
     assert!(
         actions.iter().any(|a| a == "connection.needs_reauth"),
         "{actions:?}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mail = loop {
+        if let Some(m) = smtp.messages().pop() {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no mail about the re-auth"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(mail.contains("needs to be connected again"), "{mail}");
+    assert!(
+        mail.contains("invalid_grant"),
+        "the provider's reason: {mail}"
     );
 
     // Re-consent replaces the credential of the same connection.

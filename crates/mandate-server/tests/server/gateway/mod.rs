@@ -36,17 +36,20 @@ impl Gw {
     /// A server, its owner, the upstream, a bearer-token connection to it, an enrolled agent
     /// and a policy binding them (`{upstream}` in the document is the upstream's base URL).
     pub async fn start(backend: Backend, document: Value) -> Gw {
+        Gw::start_with(backend, document, &[]).await
+    }
+
+    /// [`Gw::start`] with more settings for the server.
+    pub async fn start_with(backend: Backend, document: Value, extra: &[(&str, &str)]) -> Gw {
         let upstream = Upstream::start().await;
         let ca = upstream.ca_file().to_str().unwrap().to_string();
-        let instance = Instance::start(
-            backend,
-            &[
-                TRUSTED_PROXY,
-                ("EGRESS_CA_FILE", ca.as_str()),
-                ("SSRF_ALLOWLIST", "127.0.0.1/32"),
-            ],
-        )
-        .await;
+        let mut vars = vec![
+            TRUSTED_PROXY,
+            ("EGRESS_CA_FILE", ca.as_str()),
+            ("SSRF_ALLOWLIST", "127.0.0.1/32"),
+        ];
+        vars.extend_from_slice(extra);
+        let instance = Instance::start(backend, &vars).await;
         let mut owner = instance.owner("owner@example.com").await;
         let (s, c) = owner
             .post(

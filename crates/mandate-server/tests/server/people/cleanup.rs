@@ -40,6 +40,15 @@ async fn cleanup_removes_only_what_expired(backend: Backend) {
     rate_limits::hit(db, "test:new", Duration::minutes(1), now)
         .await
         .unwrap();
+    // Notice counters live a day: kept at 3 hours, gone at 3 days.
+    for (bucket, at) in [
+        ("notify:test-kept", now - Duration::hours(3)),
+        ("notify:test-gone", now - Duration::days(3)),
+    ] {
+        rate_limits::hit(db, bucket, Duration::days(1), at)
+            .await
+            .unwrap();
+    }
     setup::insert_token(
         db,
         &[7; 32],
@@ -89,7 +98,16 @@ async fn cleanup_removes_only_what_expired(backend: Backend) {
         .unwrap();
     assert_eq!(removed.passkey_ceremonies, 1, "{removed:?}");
     assert_eq!(removed.sessions, 1, "{removed:?}");
-    assert_eq!(removed.rate_limit_windows, 1, "{removed:?}");
+    assert_eq!(removed.rate_limit_windows, 2, "{removed:?}");
+    let kept_notice = rate_limits::count(
+        db,
+        "notify:test-kept",
+        Duration::days(1),
+        now - Duration::hours(3),
+    )
+    .await
+    .unwrap();
+    assert_eq!(kept_notice.count, 1);
     assert_eq!(removed.setup_tokens, 1, "{removed:?}");
     assert_eq!(kept.get("/v1/workspace").await.0, 200);
     assert_eq!(idle.get("/v1/workspace").await.0, 401);

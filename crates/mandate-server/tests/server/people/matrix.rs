@@ -87,6 +87,7 @@ struct Fixtures {
     connection_id: String,
     policy_id: String,
     approval_id: String,
+    channel_id: String,
 }
 
 impl Fixtures {
@@ -100,6 +101,7 @@ impl Fixtures {
             .replace("{connectionId}", &self.connection_id)
             .replace("{policyId}", &self.policy_id)
             .replace("{approvalId}", &self.approval_id)
+            .replace("{channelId}", &self.channel_id)
     }
 }
 
@@ -221,7 +223,15 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
     mandate_store::approvals::create(&instance.state.db, &approval)
         .await
         .unwrap();
+    let (s, channel) = owner
+        .post(
+            "/v1/notification-channels",
+            json!({ "kind": "webhook", "name": "fixture", "url": "https://hooks.example.com/m" }),
+        )
+        .await;
+    assert_eq!(s, 201, "{channel}");
     let fixtures = Fixtures {
+        channel_id: channel["id"].as_str().unwrap().to_string(),
         approval_id: approval.id.to_string(),
         policy_id: policy["id"].as_str().unwrap().to_string(),
         connection_id: connection["id"].as_str().unwrap().to_string(),
@@ -314,7 +324,8 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
             let body = match *method {
                 Method::PATCH
                     if template.starts_with("/v1/agents")
-                        || template.starts_with("/v1/oauth-apps") =>
+                        || template.starts_with("/v1/oauth-apps")
+                        || template.starts_with("/v1/notification-channels") =>
                 {
                     Some(json!({ "name": "renamed" }))
                 }
@@ -326,7 +337,11 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
                 Method::PUT if template.starts_with("/v1/policies") => {
                     Some(json!({ "version": 1, "document": {} }))
                 }
-                Method::POST if template.ends_with("/approve") || template.ends_with("/deny") => {
+                Method::POST
+                    if template.ends_with("/approve")
+                        || template.ends_with("/deny")
+                        || template.starts_with("/v1/notification-channels") =>
+                {
                     Some(json!({}))
                 }
                 Method::POST if template.ends_with("/test") => {
