@@ -16,6 +16,7 @@ mod error;
 mod migrate;
 pub mod notifications;
 pub mod people;
+pub mod permission_requests;
 pub mod policies;
 pub mod rate_limits;
 pub mod sealed_columns;

@@ -2,10 +2,10 @@
 //!
 //! Fed by the change bus, so a change made on any replica reaches a browser connected to any
 //! other. Bus messages are hints; each one is turned into an event by reading the current row
-//! (approval, connection), so what a browser sees is what the API would show
+//! (approval, permission request, connection), so what a browser sees is what the API would show
 //! it, never more. Events:
 //! - `ready`: the stream is subscribed; anything changed after it arrives;
-//! - `approval`, `connection`: the thing as `GET` on it shows it;
+//! - `approval`, `permission_request`, `connection`: the thing as `GET` on it shows it;
 //! - `policy`, `agent`: `{"id"}`, something to re-read;
 //! - `resync`: events may have been lost (a replica's listener reconnected): reload everything.
 //!
@@ -102,6 +102,19 @@ async fn render(app: &AppState, workspace: Uuid, change: &Change) -> Option<(&'s
                 Ok(a) => Some(("approval", super::approvals::approval_json(&a, now, false))),
                 Err(e) => {
                     read_failed("approval", &e);
+                    None
+                }
+            }
+        }
+        Topic::PermissionRequest => {
+            let id = Uuid::parse_str(id).ok()?;
+            match mandate_store::permission_requests::get(&app.db, workspace, id).await {
+                Ok(r) => Some((
+                    "permission_request",
+                    super::permission_requests::request_json(&r, false),
+                )),
+                Err(e) => {
+                    read_failed("permission request", &e);
                     None
                 }
             }

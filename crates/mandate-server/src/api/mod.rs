@@ -19,6 +19,7 @@ mod events;
 mod health;
 mod keys;
 mod notifications;
+mod permission_requests;
 mod policies;
 mod system;
 mod tokens;
@@ -44,6 +45,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(
             connections::shared_routes()
                 .merge(approvals::shared_routes())
+                .merge(permission_requests::shared_routes())
                 .route_layer(from_fn_with_state(
                     state.clone(),
                     crate::auth::caller::person_or_agent,
@@ -64,5 +66,6 @@ fn management() -> Router<AppState> {
         .merge(approvals::routes())
         .merge(events::routes())
         .merge(notifications::routes())
+        .merge(permission_requests::routes())
         .merge(system::routes())
 }

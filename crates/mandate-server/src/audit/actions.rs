@@ -138,3 +138,9 @@ pub const NOTIFICATION_CHANNEL_DELETED: &str = "notification_channel.deleted";
 pub const NOTIFICATION_SECRET_ROTATED: &str = "notification_channel.secret_rotated";
 /// A notification could not be delivered after every retry: channel, event, attempts, reason.
 pub const NOTIFICATION_FAILED: &str = "notification.failed";
+/// An agent asked for an action template it has no policy for (its reason in details).
+pub const PERMISSION_REQUESTED: &str = "permission_request.created";
+/// A person granted a permission request: the connection bound and the policy created.
+pub const PERMISSION_GRANTED: &str = "permission_request.granted";
+/// A person refused a permission request.
+pub const PERMISSION_REFUSED: &str = "permission_request.refused";

@@ -283,6 +283,31 @@ pub const ROUTES: &[(Method, &str, Permission)] = &[
         "/v1/approvals/{approvalId}/deny",
         Permission::Approve,
     ),
+    (
+        Method::GET,
+        "/v1/capabilities/services",
+        Permission::ReadPolicies,
+    ),
+    (
+        Method::GET,
+        "/v1/agent-permission-requests",
+        Permission::ReadApprovals,
+    ),
+    (
+        Method::GET,
+        "/v1/agent-permission-requests/{requestId}",
+        Permission::ReadApprovals,
+    ),
+    (
+        Method::POST,
+        "/v1/agent-permission-requests/{requestId}/grant",
+        Permission::ManagePolicies,
+    ),
+    (
+        Method::POST,
+        "/v1/agent-permission-requests/{requestId}/refuse",
+        Permission::Approve,
+    ),
     (Method::GET, "/v1/events", Permission::ReadEvents),
     (
         Method::GET,
@@ -342,6 +367,12 @@ pub const AGENT_ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/v1/connections"),
     (Method::GET, "/v1/approvals"),
     (Method::GET, "/v1/approvals/{approvalId}"),
+    // Capability discovery and permission requests (the agent's own).
+    (Method::GET, "/v1/capabilities/services"),
+    (Method::GET, "/v1/capabilities/me"),
+    (Method::POST, "/v1/agent-permission-requests"),
+    (Method::GET, "/v1/agent-permission-requests"),
+    (Method::GET, "/v1/agent-permission-requests/{requestId}"),
 ];
 
 pub fn permission_for(method: &Method, path: &str) -> Option<Permission> {

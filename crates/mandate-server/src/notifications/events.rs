@@ -12,6 +12,7 @@ use uuid::Uuid;
 pub enum EventType {
     ApprovalRequested,
     ApprovalDecided,
+    PermissionRequested,
     ConnectionNeedsReauth,
     AgentAuthFailures,
     RateLimitSustained,
@@ -22,9 +23,10 @@ pub enum EventType {
 
 impl EventType {
     /// The types a channel may name (the test event is not subscribed to).
-    pub const SUBSCRIBABLE: [EventType; 6] = [
+    pub const SUBSCRIBABLE: [EventType; 7] = [
         EventType::ApprovalRequested,
         EventType::ApprovalDecided,
+        EventType::PermissionRequested,
         EventType::ConnectionNeedsReauth,
         EventType::AgentAuthFailures,
         EventType::RateLimitSustained,
@@ -35,6 +37,7 @@ impl EventType {
         match self {
             EventType::ApprovalRequested => "approval.requested",
             EventType::ApprovalDecided => "approval.decided",
+            EventType::PermissionRequested => "permission.requested",
             EventType::ConnectionNeedsReauth => "connection.needs_reauth",
             EventType::AgentAuthFailures => "agent.auth_failures",
             EventType::RateLimitSustained => "rate_limit.sustained",

@@ -84,6 +84,32 @@ pub fn approval_decided(app: &AppState, a: &Approval, approved: bool) {
     });
 }
 
+/// An agent asks for an action it has no policy for.
+pub fn permission_requested(
+    app: &AppState,
+    r: &mandate_store::permission_requests::PermissionRequest,
+    action_name: &str,
+) {
+    let (app, r, action) = (app.clone(), r.clone(), action_name.to_string());
+    tokio::spawn(async move {
+        let agent = agent_name(&app, r.workspace_id, r.agent_id).await;
+        let notice = Notice::new(
+            EventType::PermissionRequested,
+            r.workspace_id,
+            format!("Agent {agent} asks for a new permission: {action}"),
+        )
+        .line(format!("Its reason: {}", r.reason))
+        .line("An admin grants it (binding a connection) or refuses it.")
+        .data(json!({
+            "requestId": r.id,
+            "agentId": r.agent_id,
+            "agentName": agent,
+            "actionTemplateId": r.template_id,
+        }));
+        notify(&app, notice);
+    });
+}
+
 /// A connection's provider refused its refresh: a person must connect it again.
 pub fn connection_needs_reauth(app: &AppState, c: &Connection, reason: &str) {
     let notice = Notice::new(

@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod service;
+pub mod templates;
 
 use std::sync::Arc;
 

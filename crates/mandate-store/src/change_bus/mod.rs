@@ -66,6 +66,8 @@ pub enum Topic {
     Policy,
     /// An approval request was created or changed state.
     Approval,
+    /// An agent's permission request was made, granted or refused.
+    PermissionRequest,
     /// An agent was changed, disabled or deleted, or a key of it revoked: replicas drop its
     /// cached access tokens and keys.
     Agent,

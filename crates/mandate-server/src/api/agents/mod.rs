@@ -23,6 +23,7 @@ pub fn agent_routes(state: &AppState) -> Router<AppState> {
         .route("/v1/agents/keys/{kid}", delete(me::revoke_key))
         .route("/v1/vault/execute", post(super::vault::execute))
         .route("/v1/vault/token", post(super::vault::token))
+        .merge(super::permission_requests::agent_routes())
         .route_layer(from_fn_with_state(
             state.clone(),
             crate::agents::principal::require_agent,

@@ -9,6 +9,7 @@ mod execute;
 mod filtering;
 mod live_events;
 mod model_a;
+mod permission_requests;
 mod policies;
 
 use mandate_crypto::signing::SigningAlg;

@@ -88,6 +88,7 @@ struct Fixtures {
     policy_id: String,
     approval_id: String,
     channel_id: String,
+    request_id: String,
 }
 
 impl Fixtures {
@@ -102,6 +103,7 @@ impl Fixtures {
             .replace("{policyId}", &self.policy_id)
             .replace("{approvalId}", &self.approval_id)
             .replace("{channelId}", &self.channel_id)
+            .replace("{requestId}", &self.request_id)
     }
 }
 
@@ -230,7 +232,26 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
         )
         .await;
     assert_eq!(s, 201, "{channel}");
+    // A pending permission request, as an agent would have made it.
+    let request = mandate_store::permission_requests::PermissionRequest {
+        id: uuid::Uuid::now_v7(),
+        workspace_id: approval.workspace_id,
+        agent_id: approval.agent_id,
+        template_id: "generic-read".into(),
+        reason: "fixture".into(),
+        state: "pending".into(),
+        created_at: now,
+        decided_by: None,
+        decided_at: None,
+        decision_reason: None,
+        connection_id: None,
+        policy_id: None,
+    };
+    mandate_store::permission_requests::create(&instance.state.db, &request)
+        .await
+        .unwrap();
     let fixtures = Fixtures {
+        request_id: request.id.to_string(),
         channel_id: channel["id"].as_str().unwrap().to_string(),
         approval_id: approval.id.to_string(),
         policy_id: policy["id"].as_str().unwrap().to_string(),
@@ -340,9 +361,13 @@ async fn every_route_answers_as_the_matrix_says(backend: Backend) {
                 Method::POST
                     if template.ends_with("/approve")
                         || template.ends_with("/deny")
+                        || template.ends_with("/refuse")
                         || template.starts_with("/v1/notification-channels") =>
                 {
                     Some(json!({}))
+                }
+                Method::POST if template.ends_with("/grant") => {
+                    Some(json!({ "connectionId": fixtures.connection_id }))
                 }
                 Method::POST if template.ends_with("/test") => {
                     Some(json!({ "method": "GET", "url": "https://api.example.com/" }))
