@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod connections;
+pub mod dashboard;
 pub mod error;
 pub mod gateway;
 pub mod http;

@@ -35,6 +35,7 @@ use crate::state::AppState;
 pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/health", get(health::health))
+        .merge(crate::dashboard::routes())
         .merge(crate::signing::routes())
         .merge(auth::routes())
         .merge(agents::agent_routes(state))

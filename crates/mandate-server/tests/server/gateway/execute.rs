@@ -472,7 +472,7 @@ async fn the_credential_never_leaves_its_hosts(backend: Backend) {
 }
 
 impl Gw {
-    async fn agent_workspace(&self) -> uuid::Uuid {
+    pub async fn agent_workspace(&self) -> uuid::Uuid {
         mandate_store::agents::by_id(&self.instance.state.db, self.agent.id.parse().unwrap())
             .await
             .unwrap()

@@ -5,6 +5,7 @@
 //! limit, time windows, response rules, injection, header hygiene, streams, caps, SSRF) and
 //! Model A.
 
+mod dashboard;
 mod execute;
 mod filtering;
 mod live_events;

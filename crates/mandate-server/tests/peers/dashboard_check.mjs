@@ -1,0 +1,65 @@
+// Drives the dashboard in headless Chromium (Debian `chromium`, via playwright-core) for the
+// dashboard test: sign in from a review link, check that viewing changes nothing, approve with a
+// click, then watch the overview receive a new request live. Reads one JSON argument, prints
+// one JSON line of what it saw.
+import { chromium } from 'playwright-core';
+
+const input = JSON.parse(process.argv[2]);
+const out = {};
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox'],
+});
+try {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems = [];
+  // Script errors; a 401 while signed out is the page asking, not a fault.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().includes('status of 401')) problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(String(e)));
+
+  // 1. The review link, not signed in: a sign-in form.
+  await page.goto(input.base + input.reviewPath);
+  await page.waitForSelector('#signin');
+  await page.fill('#email', input.email);
+  await page.fill('#password', input.password);
+  await page.click('#signin button[type=submit]');
+  await page.waitForSelector('#review #state');
+  out.stateShown = await page.textContent('#state');
+  out.previewText = await page.textContent('#review pre');
+  out.previewElements = await page.$$eval('#review pre *', (n) => n.length);
+  out.requestShown = await page.textContent('#review dl');
+  // Viewing (and reloading) changed nothing.
+  await page.reload();
+  await page.waitForSelector('#review #state');
+  const seen = await page.request.get(input.base + '/v1/approvals/' + input.approvalId);
+  out.stateAfterViewing = (await seen.json()).state;
+
+  // 2. The click decides.
+  await page.fill('#reason', 'looked fine');
+  await page.click('#approve');
+  await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'approved');
+  out.stateAfterClick = await page.textContent('#state');
+
+  // 3. The overview, live: a request made now appears without a reload.
+  await page.goto(input.base + '/approvals');
+  await page.waitForSelector('body[data-live=ready]');
+  const asked = await fetch(input.base + '/v1/vault/execute', {
+    method: 'POST',
+    headers: { authorization: 'Bearer ' + input.agentToken, 'content-type': 'application/json' },
+    body: JSON.stringify(input.secondRequest),
+  });
+  const second = await asked.json();
+  out.secondStatus = asked.status;
+  out.secondId = second.approvalRequestId;
+  await page.waitForSelector(`#approvals [data-approval="${second.approvalRequestId}"]`, { timeout: 10000 });
+  out.liveAppeared = true;
+  out.problems = problems;
+} catch (e) {
+  out.failure = String(e);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));
