@@ -54,6 +54,8 @@ pub struct Server {
     state: AppState,
     /// The notification delivery worker (stopped with the server, also when it never runs).
     notifier: AbortOnDrop,
+    /// Announces audit activity for live event streams.
+    activity: AbortOnDrop,
 }
 
 /// Aborts its task when dropped.
@@ -170,11 +172,16 @@ impl Server {
             &settings,
         );
         let notifier = AbortOnDrop(crate::notifications::worker::spawn(state.clone()));
+        let activity = AbortOnDrop(crate::audit::activity::spawn(
+            state.audit.clone(),
+            state.bus.clone(),
+        ));
         Ok(Server {
             listener,
             app,
             state,
             notifier,
+            activity,
         })
     }
 
@@ -199,6 +206,7 @@ impl Server {
         let grace = self.state.config.shutdown_grace;
         serve_until(self.listener, self.app, shutdown, grace).await?;
         drop(self.notifier);
+        drop(self.activity);
         if let Err(e) = self.state.policy_limits.flush().await {
             tracing::warn!(error = %e, "writing the policies' hourly counts failed");
         }

@@ -7,6 +7,8 @@
 //! - `ready`: the stream is subscribed; anything changed after it arrives;
 //! - `approval`, `permission_request`, `connection`: the thing as `GET` on it shows it;
 //! - `policy`, `agent`: `{"id"}`, something to re-read;
+//! - `activity`: `{"records": [...]}`, the workspace's audit records since the last ones sent
+//!   (newest first, at most [`ACTIVITY_BATCH`]), about once a second while there are any;
 //! - `resync`: events may have been lost (a replica's listener reconnected): reload everything.
 //!
 //! A stream ends after [`STREAM_LIFETIME`]; `EventSource` reconnects by itself, and that new
@@ -28,12 +30,16 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::auth::Principal;
+use crate::error::ApiError;
 use crate::state::AppState;
+use mandate_store::audit::{self as audit_store, AuditFilter};
 
 /// How long one stream lasts before the browser reconnects (and is authenticated again).
 pub const STREAM_LIFETIME: Duration = Duration::from_secs(300);
 /// Comment lines keep idle streams open through proxies.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Audit records sent per `activity` event at most (the audit API pages further back).
+pub const ACTIVITY_BATCH: i64 = 50;
 /// What `EventSource` waits before reconnecting.
 const RETRY: Duration = Duration::from_secs(2);
 
@@ -47,14 +53,25 @@ struct Feed {
     sub: Subscription,
     ends_at: Instant,
     started: bool,
+    /// The newest audit record sent (or present when the stream began).
+    last_seq: i64,
 }
 
 async fn events(
     State(app): State<AppState>,
     principal: Principal,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     // Subscribe before answering, so nothing after `ready` can be missed.
+    let filter = AuditFilter {
+        workspace_id: Some(principal.workspace_id),
+        ..AuditFilter::default()
+    };
+    let last_seq = match audit_store::newest_first(&app.db, &filter, None, 1).await {
+        Ok(rows) => rows.first().map_or(0, |r| r.seq),
+        Err(e) => return Err(e.into()),
+    };
     let feed = Feed {
+        last_seq,
         sub: app.bus.subscribe(),
         app,
         workspace: principal.workspace_id,
@@ -79,13 +96,47 @@ async fn events(
             if change.workspace_id != Some(feed.workspace) {
                 continue;
             }
+            if change.topic == Topic::Activity {
+                if let Some(event) = activity(&mut feed).await {
+                    return Some((Ok(event), feed));
+                }
+                continue;
+            }
             if let Some((name, data)) = render(&feed.app, feed.workspace, &change).await {
                 let event = Event::default().event(name).data(data.to_string());
                 return Some((Ok(event), feed));
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// The workspace's audit records newer than the last sent, or None when there are none.
+async fn activity(feed: &mut Feed) -> Option<Event> {
+    let filter = AuditFilter {
+        workspace_id: Some(feed.workspace),
+        ..AuditFilter::default()
+    };
+    let rows = match audit_store::newest_first(&feed.app.db, &filter, None, ACTIVITY_BATCH).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading activity for a live event stream");
+            return None;
+        }
+    };
+    let fresh: Vec<Value> = rows
+        .iter()
+        .filter(|r| r.seq > feed.last_seq)
+        .map(crate::audit::export::row_json)
+        .collect();
+    feed.last_seq = rows
+        .first()
+        .map_or(feed.last_seq, |r| r.seq.max(feed.last_seq));
+    (!fresh.is_empty()).then(|| {
+        Event::default()
+            .event("activity")
+            .data(json!({ "records": fresh }).to_string())
+    })
 }
 
 /// The event for one change of the workspace, or None when it is not shown live (or is gone).

@@ -98,6 +98,10 @@ impl AuditEvent {
     }
 
     /// The id callers return as `auditId`.
+    pub fn workspace_id(&self) -> Option<Uuid> {
+        self.entry.workspace_id
+    }
+
     pub fn id(&self) -> Uuid {
         self.entry.id
     }

@@ -11,6 +11,7 @@
 //! The scheme, and why one serialized chain: docs/architecture.md, "Audit log".
 
 pub mod actions;
+pub mod activity;
 pub mod chain;
 pub mod checkpoint;
 pub mod event;

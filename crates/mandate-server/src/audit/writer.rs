@@ -9,6 +9,7 @@
 //! taken (its outcome); those wait up to [`LINGER`] to ride with the next committed record, are
 //! retried until written, and [`AuditLog::close`] writes them all before the process stops.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +50,9 @@ enum Message {
 pub struct AuditLog {
     sender: mpsc::Sender<Message>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// Workspaces with records since the last [`AuditLog::take_active_workspaces`] (the live
+    /// activity feed announces them).
+    active: Arc<Mutex<HashSet<Uuid>>>,
 }
 
 impl AuditLog {
@@ -66,12 +70,14 @@ impl AuditLog {
         AuditLog {
             sender,
             task: Arc::new(Mutex::new(Some(task))),
+            active: Arc::default(),
         }
     }
 
     /// Append `event` and return its id once it is committed.
     pub async fn record(&self, event: AuditEvent) -> Result<Uuid, AuditError> {
         let id = event.id();
+        self.mark_active(&event);
         let (ack, committed) = oneshot::channel();
         self.sender
             .send(Message::Record {
@@ -88,6 +94,7 @@ impl AuditLog {
     /// it is.
     pub async fn record_buffered(&self, event: AuditEvent) -> Result<Uuid, AuditError> {
         let id = event.id();
+        self.mark_active(&event);
         self.sender
             .send(Message::Record {
                 entry: event.into_entry(),
@@ -96,6 +103,20 @@ impl AuditLog {
             .await
             .map_err(|_| AuditError::Closed)?;
         Ok(id)
+    }
+
+    fn mark_active(&self, event: &AuditEvent) {
+        if let (Some(ws), Ok(mut active)) = (event.workspace_id(), self.active.lock()) {
+            active.insert(ws);
+        }
+    }
+
+    /// The workspaces that had records since the last call.
+    pub fn take_active_workspaces(&self) -> Vec<Uuid> {
+        self.active
+            .lock()
+            .map(|mut a| a.drain().collect())
+            .unwrap_or_default()
     }
 
     /// How many records wait in the queue for the writer.

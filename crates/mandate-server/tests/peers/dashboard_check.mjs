@@ -56,6 +56,10 @@ try {
   out.secondId = second.approvalRequestId;
   await page.waitForSelector(`#approvals [data-approval="${second.approvalRequestId}"]`, { timeout: 10000 });
   out.liveAppeared = true;
+  // Its decision record reaches the activity list live too.
+  await page.waitForFunction(() => [...document.querySelectorAll('#activity .record')]
+    .some((n) => n.textContent.includes('approval_required')), null, { timeout: 10000 });
+  out.activityShown = true;
   out.problems = problems;
 } catch (e) {
   out.failure = String(e);

@@ -71,6 +71,9 @@ pub enum Topic {
     /// An agent was changed, disabled or deleted, or a key of it revoked: replicas drop its
     /// cached access tokens and keys.
     Agent,
+    /// A workspace had audit records (at most once a second per replica): live activity feeds
+    /// read the newest. Caches ignore it.
+    Activity,
     /// Liveness of the PostgreSQL listeners; never delivered to subscribers.
     Heartbeat,
     #[serde(other)]

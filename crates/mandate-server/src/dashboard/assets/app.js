@@ -137,7 +137,27 @@ async function overview() {
   const asks = (requests.data && requests.data.requests) || [];
   if (!asks.length) perms.append(el('p', { class: 'muted', text: 'No agent asks for more access.' }));
   for (const p of asks) perms.append(permissionItem(p, name));
-  show(el('h1', { text: 'Approvals' }), list, perms);
+  const recent = await api('GET', '/v1/audit?limit=20');
+  const activity = el('section', { id: 'activity' }, el('h2', { text: 'Recent activity' }));
+  const items = el('div', { class: 'records' });
+  for (const r of (recent.data && recent.data.records) || []) items.append(recordItem(r));
+  activity.append(items);
+  show(el('h1', { text: 'Approvals' }), list, perms, activity);
+}
+
+function recordItem(r) {
+  const what = [r.action, r.decision, r.method && (r.method + ' ' + (r.host || '') + (r.path || ''))]
+    .filter(Boolean).join(' · ');
+  return el('div', { class: 'item record', 'data-seq': String(r.seq) },
+    el('span', { class: 'muted', text: when(r.occurredAt) + ' ' }), el('span', { text: what }));
+}
+
+// New audit records arrive with the `activity` event: newest first, on top.
+function prependActivity(records) {
+  const items = document.querySelector('#activity .records');
+  if (!items) return;
+  for (const r of records.slice().reverse()) items.prepend(recordItem(r));
+  while (items.children.length > 50) items.lastChild.remove();
 }
 
 function permissionItem(p, name) {
@@ -165,6 +185,9 @@ function live(render) {
   let queued = false;
   const again = () => { if (queued) return; queued = true; setTimeout(() => { queued = false; render(); }, 100); };
   for (const kind of ['approval', 'permission_request', 'resync']) events.addEventListener(kind, again);
+  events.addEventListener('activity', (e) => {
+    try { prependActivity(JSON.parse(e.data).records || []); } catch (_) { /* a malformed event is skipped */ }
+  });
   events.addEventListener('ready', () => document.body.setAttribute('data-live', 'ready'));
 }
 

@@ -21,7 +21,9 @@ async fn sqlite_a_review_link_signs_in_shows_and_approves_with_a_click() {
         .await;
     assert_eq!(s, 202, "{asked}");
     let id = asked["approvalRequestId"].as_str().unwrap().to_string();
-    let second = w.fill(json!({"connectionId": w.connection, "method": "DELETE", "url": "{upstream}/echo/old"}));
+    let second = w.fill(
+        json!({"connectionId": w.connection, "method": "DELETE", "url": "{upstream}/echo/old"}),
+    );
     let input = json!({
         "base": w.instance.base,
         "email": "owner@example.com",
@@ -33,7 +35,9 @@ async fn sqlite_a_review_link_signs_in_shows_and_approves_with_a_click() {
     });
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers");
     assert!(
-        std::path::Path::new(dir).join("node_modules/playwright-core").exists(),
+        std::path::Path::new(dir)
+            .join("node_modules/playwright-core")
+            .exists(),
         "npm peers missing in {dir}: run scripts/test, which installs them"
     );
     let run = tokio::process::Command::new("node")
@@ -51,13 +55,36 @@ async fn sqlite_a_review_link_signs_in_shows_and_approves_with_a_click() {
     let seen: Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
     assert!(seen.get("failure").is_none(), "{seen}");
     assert_eq!(seen["stateShown"], "pending", "{seen}");
-    assert_eq!(seen["stateAfterViewing"], "pending", "viewing decides nothing");
+    assert_eq!(
+        seen["stateAfterViewing"], "pending",
+        "viewing decides nothing"
+    );
     assert_eq!(seen["stateAfterClick"], "approved", "{seen}");
     let preview = seen["previewText"].as_str().unwrap();
-    assert!(preview.contains("<b>bold</b>") && preview.contains("[REDACTED:email]"), "{preview}");
-    assert_eq!(seen["previewElements"], 0, "the preview is text, never markup");
-    assert!(seen["requestShown"].as_str().unwrap().contains("POST 127.0.0.1/echo/publish"), "{seen}");
-    assert_eq!((seen["secondStatus"].as_u64(), seen["liveAppeared"].as_bool()), (Some(202), Some(true)), "{seen}");
+    assert!(
+        preview.contains("<b>bold</b>") && preview.contains("[REDACTED:email]"),
+        "{preview}"
+    );
+    assert_eq!(
+        seen["previewElements"], 0,
+        "the preview is text, never markup"
+    );
+    assert!(
+        seen["requestShown"]
+            .as_str()
+            .unwrap()
+            .contains("POST 127.0.0.1/echo/publish"),
+        "{seen}"
+    );
+    assert_eq!(
+        (
+            seen["secondStatus"].as_u64(),
+            seen["liveAppeared"].as_bool()
+        ),
+        (Some(202), Some(true)),
+        "{seen}"
+    );
+    assert_eq!(seen["activityShown"], true, "recent activity, live: {seen}");
     assert_eq!(seen["problems"], json!([]), "no script errors: {seen}");
 
     // The decision is the signed-in person's, audited with the reason typed in the page.

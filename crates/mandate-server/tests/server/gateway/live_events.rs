@@ -177,4 +177,20 @@ async fn sqlite_events_are_for_the_workspace_only() {
     assert_eq!(s, 200, "{v}");
     let (name, data) = events.next().await;
     assert_eq!((name.as_str(), &data["id"]), ("policy", &json!(w.policy)));
+    // Recent activity: the audit record of that deletion follows within about a second.
+    let activity = events
+        .until("activity", |d| {
+            d["records"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["action"] == "policy.deleted"))
+        })
+        .await;
+    assert!(
+        activity["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["workspaceId"] == activity["records"][0]["workspaceId"]),
+        "{activity}"
+    );
 }
