@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
-use futures_util::Stream;
 use mandate_store::change_bus::{Change, ChangeEvent, Subscription, Topic};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -60,7 +60,7 @@ struct Feed {
 async fn events(
     State(app): State<AppState>,
     principal: Principal,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     // Subscribe before answering, so nothing after `ready` can be missed.
     let filter = AuditFilter {
         workspace_id: Some(principal.workspace_id),
@@ -82,7 +82,7 @@ async fn events(
         if !feed.started {
             feed.started = true;
             let ready = Event::default().event("ready").data("{}").retry(RETRY);
-            return Some((Ok(ready), feed));
+            return Some((Ok::<_, Infallible>(ready), feed));
         }
         loop {
             let next = tokio::time::timeout_at(feed.ends_at, feed.sub.recv()).await;
@@ -108,7 +108,11 @@ async fn events(
             }
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    // nginx and similar proxies buffer responses unless told not to.
+    Ok((
+        [("x-accel-buffering", "no")],
+        Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)),
+    ))
 }
 
 /// The workspace's audit records newer than the last sent, or None when there are none.
