@@ -155,3 +155,35 @@ pub async fn decide(
         .await)?;
     Ok(row.map(PermissionRequest::from))
 }
+
+/// Undo a grant whose policy could not be created: pending again, as if never decided.
+pub async fn reopen(db: &Db, workspace_id: Uuid, id: Uuid) -> Result<(), StoreError> {
+    on_pool!(db, pool => sqlx::query(
+        "UPDATE permission_requests SET state = 'pending', decided_by = NULL, decided_at = NULL, \
+         decision_reason = NULL, connection_id = NULL \
+         WHERE id = $1 AND workspace_id = $2 AND state = 'granted' AND policy_id IS NULL")
+        .bind(id)
+        .bind(workspace_id)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+/// Record the policy a grant created.
+pub async fn set_policy(
+    db: &Db,
+    workspace_id: Uuid,
+    id: Uuid,
+    policy_id: Uuid,
+) -> Result<(), StoreError> {
+    on_pool!(db, pool => sqlx::query(
+        "UPDATE permission_requests SET policy_id = $1 WHERE id = $2 AND workspace_id = $3")
+        .bind(policy_id)
+        .bind(id)
+        .bind(workspace_id)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}

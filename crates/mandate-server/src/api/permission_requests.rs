@@ -331,12 +331,11 @@ async fn grant(
     let document = req
         .document
         .unwrap_or_else(|| template.document_for(connection.api_hosts.first().map(String::as_str)));
-    // The policy first (validated, audited, announced); then the request takes its id. A
-    // request decided meanwhile by someone else leaves the policy, which is audited and can
-    // be deleted like any other.
-    let (policy, _) =
-        crate::policies::service::create(&app, &principal, r.agent_id, &connection.id, document)
-            .await?;
+    // Check the document first (no side effect), then take the request (one conditional
+    // UPDATE: a concurrent refusal or grant wins or loses as a whole), then create the policy
+    // and record its id. Should the creation still fail (the agent got a policy on this
+    // connection meanwhile), the request goes back to pending.
+    crate::policies::service::check(&app, ws, &connection.id, document.clone()).await?;
     let decided = requests::decide(
         &app.db,
         ws,
@@ -346,14 +345,31 @@ async fn grant(
             decided_by: principal.user_id,
             reason: reason.as_deref(),
             connection_id: Some(&connection.id),
-            policy_id: Some(policy.id),
+            policy_id: None,
             now: OffsetDateTime::now_utc(),
         },
     )
     .await?;
-    let Some(decided) = decided else {
+    let Some(mut decided) = decided else {
         return Err(already_decided(&load(&app, ws, &id).await?));
     };
+    let policy = match crate::policies::service::create(
+        &app,
+        &principal,
+        r.agent_id,
+        &connection.id,
+        document,
+    )
+    .await
+    {
+        Ok((policy, _)) => policy,
+        Err(e) => {
+            requests::reopen(&app.db, ws, r.id).await?;
+            return Err(e);
+        }
+    };
+    requests::set_policy(&app.db, ws, r.id, policy.id).await?;
+    decided.policy_id = Some(policy.id);
     finish(&app, &principal, &decided, actions::PERMISSION_GRANTED).await
 }
 

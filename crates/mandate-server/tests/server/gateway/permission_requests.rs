@@ -135,6 +135,22 @@ async fn an_agent_asks_and_a_person_grants_or_refuses(backend: Backend) {
         .post(&grant, json!({"connectionId": key["id"]}))
         .await;
     assert_eq!(s, 400, "the wrong provider: {v}");
+    // A grant whose policy cannot be created (the agent is already bound to that connection)
+    // leaves the request pending, not granted without a policy.
+    let (s, v) = w
+        .owner
+        .post(&grant, json!({"connectionId": w.connection}))
+        .await;
+    assert_eq!(s, 409, "{v}");
+    let (_, still) = w
+        .owner
+        .get(&format!("/v1/agent-permission-requests/{id}"))
+        .await;
+    assert_eq!(
+        (still["state"].as_str(), &still["decidedBy"]),
+        (Some("pending"), &Value::Null),
+        "{still}"
+    );
     let edited = w.fill(json!({"allowedModels": ["B"], "stepUpApproval": "never",
                                "allowlists": [{"baseUrl": "{upstream}", "methods": ["GET"]}]}));
     let (s, granted) = w
