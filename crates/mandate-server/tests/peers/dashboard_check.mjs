@@ -60,6 +60,23 @@ try {
   await page.waitForFunction(() => [...document.querySelectorAll('#activity .record')]
     .some((n) => n.textContent.includes('approval_required')), null, { timeout: 10000 });
   out.activityShown = true;
+
+  // 4. A permission request appears live; the person edits the template's policy and grants.
+  const requested = await fetch(input.base + '/v1/agent-permission-requests', {
+    method: 'POST',
+    headers: { authorization: 'Bearer ' + input.agentToken, 'content-type': 'application/json' },
+    body: JSON.stringify({ actionTemplateId: 'generic-read', reason: 'to read reports' }),
+  });
+  const request = await requested.json();
+  out.requestStatus = requested.status;
+  const item = `#permission-requests [data-request="${request.id}"]`;
+  await page.waitForSelector(item, { timeout: 10000 });
+  out.templateShown = await page.inputValue(item + ' textarea.document');
+  await page.selectOption(item + ' select.connection', input.grantConnection);
+  await page.fill(item + ' textarea.document', JSON.stringify(input.grantDocument));
+  await page.click(item + ' button.grant');
+  await page.waitForSelector(item, { state: 'detached', timeout: 10000 });
+  out.requestId = request.id;
   out.problems = problems;
 } catch (e) {
   out.failure = String(e);

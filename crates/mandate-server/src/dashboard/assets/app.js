@@ -136,7 +136,8 @@ async function overview() {
   const perms = el('section', { id: 'permission-requests' }, el('h2', { text: 'Permission requests' }));
   const asks = (requests.data && requests.data.requests) || [];
   if (!asks.length) perms.append(el('p', { class: 'muted', text: 'No agent asks for more access.' }));
-  for (const p of asks) perms.append(permissionItem(p, name));
+  const catalog = asks.length ? await grantCatalog() : null;
+  for (const p of asks) perms.append(permissionItem(p, name, catalog));
   const recent = await api('GET', '/v1/audit?limit=20');
   const activity = el('section', { id: 'activity' }, el('h2', { text: 'Recent activity' }));
   const items = el('div', { class: 'records' });
@@ -160,22 +161,60 @@ function prependActivity(records) {
   while (items.children.length > 50) items.lastChild.remove();
 }
 
-function permissionItem(p, name) {
+// One permission request: grant (choose a connection of the template's provider, edit the
+// template's policy document before saving) or refuse.
+function permissionItem(p, name, catalog) {
   const msg = el('p', { class: 'error' });
-  const conn = el('input', { placeholder: 'Connection id to bind', class: 'connection' });
+  const template = catalog.templates.get(p.actionTemplateId);
+  const conn = el('select', { class: 'connection' });
+  for (const c of catalog.connections.filter((c) => !template || c.provider === template.provider)) {
+    conn.append(el('option', { value: c.id, text: c.label + ' (' + c.provider + ')' }));
+  }
+  const doc = el('textarea', { class: 'document', rows: '8', spellcheck: 'false' });
+  // The template's document for the chosen connection (`{apiHost}`: its first API host),
+  // replaced on a change of connection unless the person edited it.
+  const generated = () => {
+    if (!template) return '';
+    const c = catalog.connections.find((c) => c.id === conn.value);
+    const host = (c && c.apiHosts && c.apiHosts[0]) || '{apiHost}';
+    return JSON.stringify(template.document, null, 2).split('{apiHost}').join(host);
+  };
+  doc.value = generated();
+  let shown = doc.value;
+  conn.addEventListener('change', () => {
+    if (doc.value === shown) { doc.value = generated(); shown = doc.value; }
+  });
   const reason = el('input', { placeholder: 'Reason (optional)', class: 'reason' });
   const post = (verdict, body) => async () => {
-    const r = await api('POST', '/v1/agent-permission-requests/' + p.id + '/' + verdict, body());
+    let payload;
+    try { payload = body(); } catch (e) { msg.textContent = 'The policy document is not valid JSON: ' + e.message; return; }
+    const r = await api('POST', '/v1/agent-permission-requests/' + p.id + '/' + verdict, payload);
     if (r.status !== 200) { msg.textContent = errorOf(r); return; }
     overview();
   };
+  const grant = () => {
+    const body = { connectionId: conn.value, reason: reason.value.trim() };
+    if (doc.value.trim()) body.document = JSON.parse(doc.value);
+    return body;
+  };
   return el('div', { class: 'item', 'data-request': p.id },
     details([['Agent', name(p.agentId)], ['Asks for', p.actionName || p.actionTemplateId], ['Why', p.reason], ['Asked', when(p.createdAt)]]),
-    conn, reason,
+    el('label', { text: 'Connection to bind' }, conn),
+    el('label', { text: 'Policy (from the template; edit before granting)' }, doc),
+    reason,
     el('p', {},
-      el('button', { class: 'approve', type: 'button', text: 'Grant', onclick: post('grant', () => ({ connectionId: conn.value.trim(), reason: reason.value.trim() })) }),
-      el('button', { class: 'deny', type: 'button', text: 'Refuse', onclick: post('refuse', () => ({ reason: reason.value.trim() })) })),
+      el('button', { class: 'approve grant', type: 'button', text: 'Grant', onclick: post('grant', grant) }),
+      el('button', { class: 'deny refuse', type: 'button', text: 'Refuse', onclick: post('refuse', () => ({ reason: reason.value.trim() })) })),
     msg);
+}
+
+// Templates by id and the workspace's connections, for the grant form.
+async function grantCatalog() {
+  const [services, conns] = await Promise.all([api('GET', '/v1/capabilities/services'), api('GET', '/v1/connections')]);
+  const templates = new Map();
+  for (const s of (services.data && services.data.services) || []) for (const a of s.actions) templates.set(a.id, a);
+  const connections = ((conns.data && conns.data.connections) || []).filter((c) => c.state !== 'revoked');
+  return { templates, connections };
 }
 
 // Live: any change of an approval or request re-reads the page's data.
@@ -183,7 +222,19 @@ function live(render) {
   if (!window.EventSource) return;
   const events = new EventSource('/v1/events');
   let queued = false;
-  const again = () => { if (queued) return; queued = true; setTimeout(() => { queued = false; render(); }, 100); };
+  // Re-read after a change, but not under a person's hands: while a field has focus, later.
+  const again = () => {
+    if (queued) return;
+    queued = true;
+    const run = () => {
+      const editing = document.activeElement && document.activeElement.closest('#main')
+        && ['INPUT', 'TEXTAREA', 'SELECT'].includes(document.activeElement.tagName);
+      if (editing) { setTimeout(run, 2000); return; }
+      queued = false;
+      render();
+    };
+    setTimeout(run, 100);
+  };
   for (const kind of ['approval', 'permission_request', 'resync']) events.addEventListener(kind, again);
   events.addEventListener('activity', (e) => {
     try { prependActivity(JSON.parse(e.data).records || []); } catch (_) { /* a malformed event is skipped */ }

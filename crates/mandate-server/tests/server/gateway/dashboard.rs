@@ -24,6 +24,18 @@ async fn sqlite_a_review_link_signs_in_shows_and_approves_with_a_click() {
     let second = w.fill(
         json!({"connectionId": w.connection, "method": "DELETE", "url": "{upstream}/echo/old"}),
     );
+    // A second connection of the same provider, for the permission request the page grants.
+    let mut owner = w.owner.clone();
+    let (s, reports) = owner
+        .post(
+            "/v1/connections",
+            json!({"provider": "generic_bearer", "label": "Reports", "secret": "reports-secret",
+                   "apiHosts": ["127.0.0.1"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{reports}");
+    let grant_document = w.fill(json!({"allowedModels": ["B"], "stepUpApproval": "never",
+        "allowlists": [{"baseUrl": "{upstream}/reports", "methods": ["GET"]}]}));
     let input = json!({
         "base": w.instance.base,
         "email": "owner@example.com",
@@ -32,6 +44,8 @@ async fn sqlite_a_review_link_signs_in_shows_and_approves_with_a_click() {
         "approvalId": id,
         "agentToken": w.token,
         "secondRequest": second,
+        "grantConnection": reports["id"],
+        "grantDocument": grant_document,
     });
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers");
     assert!(
@@ -86,6 +100,38 @@ async fn sqlite_a_review_link_signs_in_shows_and_approves_with_a_click() {
     );
     assert_eq!(seen["activityShown"], true, "recent activity, live: {seen}");
     assert_eq!(seen["problems"], json!([]), "no script errors: {seen}");
+    // The permission request: the template was offered for the chosen connection's host, and
+    // the edited document was saved.
+    assert_eq!(seen["requestStatus"], 201, "{seen}");
+    assert!(
+        seen["templateShown"]
+            .as_str()
+            .unwrap()
+            .contains("https://127.0.0.1"),
+        "{seen}"
+    );
+    let (s, request) = owner
+        .get(&format!(
+            "/v1/agent-permission-requests/{}",
+            seen["requestId"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        (s, request["state"].as_str()),
+        (200, Some("granted")),
+        "{request}"
+    );
+    assert_eq!(request["connectionId"], reports["id"]);
+    let (_, policy) = owner
+        .get(&format!(
+            "/v1/policies/{}",
+            request["policyId"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        policy["document"]["allowlists"][0]["baseUrl"], grant_document["allowlists"][0]["baseUrl"],
+        "{policy}"
+    );
 
     // The decision is the signed-in person's, audited with the reason typed in the page.
     let ws = w.agent_workspace().await;
