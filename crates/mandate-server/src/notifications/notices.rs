@@ -19,6 +19,7 @@ async fn agent_name(app: &AppState, workspace_id: Uuid, agent_id: Uuid) -> Strin
 }
 
 /// The confirmation page of an approval (it asks for a session and a click; GET changes nothing).
+/// The approve and deny links open the same page with `?intent=`, which only preselects.
 pub fn review_link(app: &AppState, approval_id: Uuid) -> String {
     format!("{}/approvals/{approval_id}/review", public_base(app))
 }
@@ -40,6 +41,11 @@ pub fn approval_requested(app: &AppState, a: &Approval) {
         .line(format!("Rule: {} ({})", a.rule, a.reason))
         .line(format!("Expires: {expires}"))
         .link("review", review_link(&app, a.id))
+        .link(
+            "approve",
+            format!("{}?intent=approve", review_link(&app, a.id)),
+        )
+        .link("deny", format!("{}?intent=deny", review_link(&app, a.id)))
         .data(json!({
             "approvalId": a.id,
             "agentId": a.agent_id,

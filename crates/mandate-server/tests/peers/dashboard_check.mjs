@@ -20,8 +20,8 @@ try {
   });
   page.on('pageerror', (e) => problems.push(String(e)));
 
-  // 1. The review link, not signed in: a sign-in form.
-  await page.goto(input.base + input.reviewPath);
+  // 1. The approve link of a notification, not signed in: a sign-in form.
+  await page.goto(input.base + input.reviewPath + '?intent=approve');
   await page.waitForSelector('#signin');
   await page.fill('#email', input.email);
   await page.fill('#password', input.password);
@@ -31,6 +31,7 @@ try {
   out.previewText = await page.textContent('#review pre');
   out.previewElements = await page.$$eval('#review pre *', (n) => n.length);
   out.requestShown = await page.textContent('#review dl');
+  out.intentShown = await page.textContent('#intent');
   // Viewing (and reloading) changed nothing.
   await page.reload();
   await page.waitForSelector('#review #state');

@@ -113,9 +113,17 @@ async function review(id) {
       if (res.status !== 200) { msg.textContent = errorOf(res); return; }
       review(id);
     };
-    parts.push(reason,
-      el('p', {}, el('button', { class: 'approve', id: 'approve', type: 'button', onclick: decide('approve'), text: 'Approve once' }),
-        el('button', { class: 'deny', id: 'deny', type: 'button', onclick: decide('deny'), text: 'Deny' })), msg);
+    // The approve and deny links of notifications land here with ?intent=: nothing is decided
+    // until the click; the intent only says which button was meant.
+    const intent = new URLSearchParams(location.search).get('intent');
+    if (intent === 'approve' || intent === 'deny') {
+      parts.push(el('p', { id: 'intent', text: 'You followed the ' + intent + ' link. Nothing is decided yet: confirm below.' }));
+    }
+    const approveButton = el('button', { class: 'approve', id: 'approve', type: 'button', onclick: decide('approve'), text: 'Approve once' });
+    const denyButton = el('button', { class: 'deny', id: 'deny', type: 'button', onclick: decide('deny'), text: 'Deny' });
+    parts.push(reason, el('p', {}, approveButton, denyButton), msg);
+    if (intent === 'approve') setTimeout(() => approveButton.focus(), 0);
+    if (intent === 'deny') setTimeout(() => denyButton.focus(), 0);
   }
   parts.push(el('p', {}, el('a', { href: '/approvals', text: 'All pending requests' })));
   show(el('section', { id: 'review', 'data-approval': id }, ...parts));

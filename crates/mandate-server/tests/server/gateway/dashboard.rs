@@ -73,6 +73,13 @@ async fn sqlite_a_review_link_signs_in_shows_and_approves_with_a_click() {
         seen["stateAfterViewing"], "pending",
         "viewing decides nothing"
     );
+    assert!(
+        seen["intentShown"]
+            .as_str()
+            .unwrap()
+            .contains("Nothing is decided yet"),
+        "{seen}"
+    );
     assert_eq!(seen["stateAfterClick"], "approved", "{seen}");
     let preview = seen["previewText"].as_str().unwrap();
     assert!(

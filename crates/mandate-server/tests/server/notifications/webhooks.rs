@@ -62,6 +62,14 @@ async fn webhooks_verify_independently_through_a_secret_rotation(backend: Backen
         review.ends_with(&format!("/approvals/{approval}/review")),
         "{review}"
     );
+    assert_eq!(
+        payload["data"]["links"]["approve"],
+        format!("{review}?intent=approve")
+    );
+    assert_eq!(
+        payload["data"]["links"]["deny"],
+        format!("{review}?intent=deny")
+    );
     let raw = String::from_utf8_lossy(&hooks[0].body).to_string();
     assert!(
         !raw.contains("4711") && !raw.contains(UPSTREAM_SECRET),
