@@ -8,6 +8,11 @@
 //! [`AuditLog::record_buffered`] returns once queued: for records that follow an action already
 //! taken (its outcome); those wait up to [`LINGER`] to ride with the next committed record, are
 //! retried until written, and [`AuditLog::close`] writes them all before the process stops.
+//!
+//! On SQLite the writer runs on a thread of its own and commits through a direct connection
+//! ([`audit::SqliteAppender`]): a waiting request is then one hand-off away from its commit
+//! instead of three (the writer task, sqlx's connection thread and back). On PostgreSQL it is a
+//! task of the server's runtime using the pool.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -49,24 +54,38 @@ enum Message {
 #[derive(Clone)]
 pub struct AuditLog {
     sender: mpsc::Sender<Message>,
-    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    task: Arc<Mutex<Option<WriterHandle>>>,
     /// Workspaces with records since the last [`AuditLog::take_active_workspaces`] (the live
     /// activity feed announces them).
     active: Arc<Mutex<HashSet<Uuid>>>,
 }
 
 impl AuditLog {
-    /// Start the writer task on the current runtime.
+    /// Start the writer: on SQLite a thread with a direct connection, else a task on the
+    /// current runtime.
     pub fn start(db: Db, keys: ChainKeys) -> AuditLog {
         let (sender, receiver) = mpsc::channel(QUEUE);
+        let direct = match audit::SqliteAppender::open(&db) {
+            Ok(direct) => direct,
+            Err(e) => {
+                tracing::warn!(error = %e, "the audit writer's direct SQLite connection failed; using the pool");
+                None
+            }
+        };
+        let threaded = direct.is_some();
         let writer = Writer {
             db,
             keys,
+            direct,
             entries: Vec::new(),
             acks: Vec::new(),
             head: None,
         };
-        let task = tokio::spawn(writer.run(receiver));
+        let task = if threaded {
+            WriterHandle::spawn_thread(writer, receiver)
+        } else {
+            WriterHandle::Task(tokio::spawn(writer.run(receiver)))
+        };
         AuditLog {
             sender,
             task: Arc::new(Mutex::new(Some(task))),
@@ -144,16 +163,71 @@ impl AuditLog {
             Err(_) => 0,
         };
         let task = self.task.lock().ok().and_then(|mut t| t.take());
-        if let Some(task) = task {
-            let _ = task.await;
+        match task {
+            Some(WriterHandle::Task(task)) => {
+                let _ = task.await;
+            }
+            Some(WriterHandle::Thread(thread)) => {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
+            None => {}
         }
         lost
+    }
+}
+
+/// Where the writer runs.
+enum WriterHandle {
+    Task(JoinHandle<()>),
+    Thread(std::thread::JoinHandle<()>),
+}
+
+impl WriterHandle {
+    /// The writer on a thread of its own with a single-threaded runtime (for its timers, and
+    /// the pool queries of its rare recovery path); its commits block only that thread. The
+    /// thread ends when every [`AuditLog`] handle is gone or after [`AuditLog::close`].
+    fn spawn_thread(writer: Writer, receiver: mpsc::Receiver<Message>) -> WriterHandle {
+        let (ready, started) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("mandate-audit".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => {
+                        let _ = ready.send(Ok(()));
+                        runtime.block_on(writer.run(receiver));
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err((e, writer, receiver)));
+                    }
+                }
+            });
+        match (thread, started.recv()) {
+            (Ok(thread), Ok(Ok(()))) => WriterHandle::Thread(thread),
+            (_, Ok(Err((e, mut writer, receiver)))) => {
+                tracing::warn!(error = %e, "no runtime for the audit writer's thread; it runs as a task");
+                writer.direct = None;
+                WriterHandle::Task(tokio::spawn(writer.run(receiver)))
+            }
+            (thread, _) => {
+                // The thread could not start, or died before saying so: nothing can write.
+                tracing::error!(
+                    spawned = thread.is_ok(),
+                    "the audit writer's thread did not start"
+                );
+                WriterHandle::Task(tokio::spawn(async {}))
+            }
+        }
     }
 }
 
 struct Writer {
     db: Db,
     keys: ChainKeys,
+    /// SQLite: the writer thread's own connection (see the module's doc).
+    direct: Option<audit::SqliteAppender>,
     /// Events not yet committed, in arrival order, and who waits for each.
     entries: Vec<AuditEntry>,
     acks: Vec<Option<Ack>>,
@@ -258,13 +332,12 @@ impl Writer {
             return true;
         }
         let keys = &self.keys;
-        let appended = audit::append_after(
-            &self.db,
-            self.head.as_ref(),
-            &self.entries,
-            |seq, entry, previous| keys.link_new(seq, entry, previous),
-        )
-        .await;
+        let link =
+            |seq, entry: &AuditEntry, previous: Option<&str>| keys.link_new(seq, entry, previous);
+        let appended = match &mut self.direct {
+            Some(direct) => direct.append_after(self.head.as_ref(), &self.entries, link),
+            None => audit::append_after(&self.db, self.head.as_ref(), &self.entries, link).await,
+        };
         match appended {
             Ok(head) => {
                 self.head = head;

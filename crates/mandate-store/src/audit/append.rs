@@ -11,14 +11,14 @@ const CHAIN_LOCK: i64 = 0x6d61_6e64_6175_6474;
 /// Rows per INSERT statement (24 parameters each). Measured with `cargo bench -p mandate-server
 /// --bench audit`: sqlx's SQLite driver slows down sharply with many parameters per statement
 /// (20 rows: ~27k records/s, 500 rows: ~5k), PostgreSQL likes larger ones (100 rows).
-fn rows_per_statement(backend: Backend) -> usize {
+pub(super) fn rows_per_statement(backend: Backend) -> usize {
     match backend {
         Backend::Sqlite => 10,
         Backend::Postgres => 100,
     }
 }
 
-const HEAD_SQL: &str = "SELECT seq, link FROM audit_events ORDER BY seq DESC LIMIT 1";
+pub(super) const HEAD_SQL: &str = "SELECT seq, link FROM audit_events ORDER BY seq DESC LIMIT 1";
 
 /// The last position of the chain and its link.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -130,7 +130,7 @@ pub async fn append_after(
 
 /// `entries` placed after `head` (None: at position 1), each linked to the one before, as
 /// (seq, entry, key id, link) rows; `head` becomes the last of them.
-fn linked<'e>(
+pub(super) fn linked<'e>(
     head: &mut Option<ChainHead>,
     entries: &'e [AuditEntry],
     link: &impl Fn(i64, &AuditEntry, Option<&str>) -> (String, String),
@@ -156,7 +156,7 @@ pub async fn head(db: &Db) -> Result<Option<ChainHead>, StoreError> {
     Ok(head)
 }
 
-fn insert_sql(rows: usize) -> String {
+pub(super) fn insert_sql(rows: usize) -> String {
     const PER_ROW: usize = 24;
     let mut sql = format!("INSERT INTO audit_events ({}) VALUES ", super::COLUMNS);
     for row in 0..rows {

@@ -3,6 +3,7 @@
 //! order; what a link is (the HMAC and the canonical encoding) is the server's `audit` module.
 
 mod append;
+mod append_sqlite;
 mod checkpoints;
 mod keys;
 mod query;
@@ -11,6 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use append::{ChainHead, append, append_after, head};
+pub use append_sqlite::SqliteAppender;
 pub use checkpoints::{CheckpointRow, checkpoints, insert_checkpoint, latest_checkpoint};
 pub use keys::{AuditKeyRow, insert_key_if_absent, keys};
 pub use query::{AuditFilter, count, newest_first, oldest_first, stored_ids};

@@ -15,6 +15,7 @@ store_suite!(
     audit_append_after_a_known_head_yields_to_other_writers,
     audit_pages_and_filters,
     audit_tables_refuse_update_and_delete,
+    audit_direct_sqlite_appender_shares_the_chain,
 );
 
 /// A stand-in link: any deterministic function of position and previous link shows whether
@@ -316,4 +317,69 @@ async fn postgres_concurrent_appenders_share_one_chain() {
     // Both replicas' batches are in there, interleaved as they committed.
     assert!(rows.iter().any(|r| r.entry.action.starts_with("a.")));
     assert!(rows.iter().any(|r| r.entry.action.starts_with("b.")));
+}
+
+/// SQLite: the writer thread's direct connection writes rows the pool reads back equal (ids,
+/// times, every field), follows its known head in one statement, and yields to other writers
+/// like `append_after`. PostgreSQL has no direct path.
+async fn audit_direct_sqlite_appender_shares_the_chain(db: &Db) {
+    let Some(mut direct) = audit::SqliteAppender::open(db).unwrap() else {
+        assert_eq!(db.backend(), Backend::Postgres);
+        return;
+    };
+    let mut full = entry("vault.execute.decision");
+    full.workspace_id = Some(Uuid::now_v7());
+    full.target_kind = Some("connection".into());
+    full.target_id = Some("c-1".into());
+    full.agent_id = Some("a-1".into());
+    full.connection_id = Some("c-1".into());
+    full.decision = Some("allowed".into());
+    full.rule = Some("r3".into());
+    full.outcome = Some("success".into());
+    full.method = Some("GET".into());
+    full.host = Some("api.example.com".into());
+    full.path = Some("/items".into());
+    full.status = Some(200);
+    full.duration_ms = Some(12);
+    full.source_ip = Some("192.0.2.7".into());
+    full.correlation_id = Some("corr".into());
+    full.details = Some(r#"{"k":"v"}"#.into());
+    let head = direct
+        .append_after(None, &[full.clone()], linker)
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.seq, 1);
+    let head = direct
+        .append_after(Some(&head), &[entry("b"), entry("c")], linker)
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.seq, 3);
+    // Another writer takes positions 4 and 5 through the pool; the stale head yields.
+    audit::append(db, &[entry("x"), entry("y")], linker)
+        .await
+        .unwrap();
+    let head = direct
+        .append_after(Some(&head), &[entry("d")], linker)
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.seq, 6);
+    let many: Vec<AuditEntry> = (0..25).map(|i| entry(&format!("m.{i}"))).collect();
+    let head = direct
+        .append_after(Some(&head), &many, linker)
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.seq, 31);
+    let rows = all_rows(db).await;
+    assert_eq!(rows.len(), 31);
+    assert_chained(&rows);
+    let actions: Vec<&str> = rows[..6].iter().map(|r| r.entry.action.as_str()).collect();
+    assert_eq!(actions, ["vault.execute.decision", "b", "c", "x", "y", "d"]);
+    assert_eq!(
+        rows[0].entry,
+        AuditEntry {
+            occurred_at: mandate_store::to_db_precision(full.occurred_at),
+            ..full
+        }
+    );
+    assert_eq!(rows[0].key_id, "k1");
 }
