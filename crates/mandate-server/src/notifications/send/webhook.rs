@@ -67,11 +67,32 @@ pub async fn send_slack(
         .request(Method::POST, url)
         // The URL is the secret: say which host failed, not the URL.
         .map_err(|_| format!("the Slack webhook URL (host {host}) may not be called"))?
-        .json(&json!({ "text": text }));
+        .json(&json!({ "text": slack_escaped(&text) }));
     let response = app
         .egress
         .send(request)
         .await
         .map_err(|_| format!("the Slack webhook (host {host}) could not be reached"))?;
     status_ok(response.status())
+}
+
+/// Slack reads `<...>` in a message as links and mentions (`<!channel>`, `<https://x|label>`)
+/// and `&` as the start of an entity. Parts of a notice come from agents (a permission request's
+/// reason, a request's path), so the three are escaped as Slack's formatting rules ask: the
+/// text shows as written and can neither ping a channel nor disguise a link.
+fn slack_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn slack_text_cannot_mention_or_link() {
+        assert_eq!(
+            super::slack_escaped("<!channel> see <https://evil.example|your bank> & more"),
+            "&lt;!channel&gt; see &lt;https://evil.example|your bank&gt; &amp; more"
+        );
+    }
 }
