@@ -1,12 +1,16 @@
 //! The HTTP API, one folder per domain. Handlers stay thin: they parse, call a service, and map
 //! the result.
 //!
-//! - `/health`, `/.well-known/jwks.json`: public.
+//! - `/health`, `/.well-known/jwks.json`: public; `/`, `/approvals...`, `/ui/*`: the dashboard's
+//!   page and assets (`crate::dashboard`), which work through this API.
 //! - `/api/...` ([`auth`]): sign-in, sessions and accounts, cookie-based.
-//! - `/v1/agents/bootstrap|token|keys|me`, `/v1/vault/execute|token`: the agent routes
-//!   ([`agents`], [`vault`]), for agents only.
-//! - `GET /v1/connections`, `GET /v1/approvals[/{id}]`: people and agents alike
+//! - `/v1/agents/bootstrap|token|keys|me`, `/v1/vault/execute|token`, `GET /v1/capabilities/me`,
+//!   `POST /v1/agent-permission-requests`: the agent routes ([`agents`], [`vault`],
+//!   [`permission_requests`]), for agents only.
+//! - `GET /v1/connections`, `GET /v1/approvals[/{id}]`, `GET /v1/capabilities/services`,
+//!   `GET /v1/agent-permission-requests[/{id}]`: people and agents alike
 //!   ([`crate::auth::caller`]).
+//! - `GET /v1/events` ([`events`]): the workspace's server-sent events, for people.
 //! - `/v1/...`: the management API; every route sits behind [`crate::auth::authorize`], which
 //!   applies the permission table in `auth/permissions.rs`.
 
