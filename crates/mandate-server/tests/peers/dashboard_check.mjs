@@ -1,6 +1,7 @@
 // Drives the dashboard in headless Chromium (Debian `chromium`, via playwright-core) for the
-// dashboard test: sign in from a review link, check that viewing changes nothing, approve with a
-// click, then watch the overview receive a new request live. Reads one JSON argument, prints
+// dashboard test: sign in (password, then second factor) from an approve link, check that
+// viewing changes nothing, approve with a click, watch the overview receive a new request and
+// its activity live, then grant a permission request with an edited policy. Reads one JSON argument, prints
 // one JSON line of what it saw.
 import { chromium } from 'playwright-core';
 
@@ -26,6 +27,11 @@ try {
   await page.fill('#email', input.email);
   await page.fill('#password', input.password);
   await page.click('#signin button[type=submit]');
+  // The account has a second factor: the page asks for a code (a backup code here).
+  await page.waitForSelector('#mfa');
+  out.askedSecondFactor = true;
+  await page.fill('#code', input.secondFactor);
+  await page.click('#mfa button[type=submit]');
   await page.waitForSelector('#review #state');
   out.stateShown = await page.textContent('#state');
   out.previewText = await page.textContent('#review pre');

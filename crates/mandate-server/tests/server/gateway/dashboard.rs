@@ -1,7 +1,9 @@
 //! The dashboard in a real browser (headless Chromium driven by npm `playwright-core`, both
-//! installed by scripts/test): the review link of a notification opens a sign-in, then the
-//! request's details (the body preview shown as text, never as markup); viewing changes nothing;
-//! a click approves; the overview shows a new request live, through the event stream.
+//! installed by scripts/test): the approve link of a notification opens a sign-in (password,
+//! then a second factor), then the request's details (the body preview shown as text, never as
+//! markup); viewing changes nothing; a click approves; the overview shows a new request and its
+//! activity live, through the event stream; a permission request is granted with the
+//! template's policy edited in the page.
 
 use serde_json::{Value, json};
 
@@ -26,6 +28,9 @@ async fn sqlite_a_review_link_signs_in_shows_and_approves_with_a_click() {
     );
     // A second connection of the same provider, for the permission request the page grants.
     let mut owner = w.owner.clone();
+    // The owner has a second factor: the page asks for it after the password.
+    owner.enrol_totp().await;
+    let second_factor = owner.backup_codes.pop().unwrap();
     let (s, reports) = owner
         .post(
             "/v1/connections",
@@ -45,6 +50,7 @@ async fn sqlite_a_review_link_signs_in_shows_and_approves_with_a_click() {
         "agentToken": w.token,
         "secondRequest": second,
         "grantConnection": reports["id"],
+        "secondFactor": second_factor,
         "grantDocument": grant_document,
     });
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers");
@@ -69,6 +75,7 @@ async fn sqlite_a_review_link_signs_in_shows_and_approves_with_a_click() {
     let seen: Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
     assert!(seen.get("failure").is_none(), "{seen}");
     assert_eq!(seen["stateShown"], "pending", "{seen}");
+    assert_eq!(seen["askedSecondFactor"], true, "{seen}");
     assert_eq!(
         seen["stateAfterViewing"], "pending",
         "viewing decides nothing"
