@@ -23,6 +23,7 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
+use mandate_store::audit::{self as audit_store, AuditFilter};
 use mandate_store::change_bus::{Change, ChangeEvent, Subscription, Topic};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -32,7 +33,6 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
-use mandate_store::audit::{self as audit_store, AuditFilter};
 
 /// How long one stream lasts before the browser reconnects (and is authenticated again).
 pub const STREAM_LIFETIME: Duration = Duration::from_secs(300);
@@ -61,7 +61,7 @@ async fn events(
     State(app): State<AppState>,
     principal: Principal,
 ) -> Result<impl IntoResponse, ApiError> {
-    // Subscribe before answering, so nothing after `ready` can be missed.
+    // Activity starts after the newest record there is now.
     let filter = AuditFilter {
         workspace_id: Some(principal.workspace_id),
         ..AuditFilter::default()
@@ -70,6 +70,7 @@ async fn events(
         Ok(rows) => rows.first().map_or(0, |r| r.seq),
         Err(e) => return Err(e.into()),
     };
+    // Subscribed before answering, so nothing after `ready` can be missed.
     let feed = Feed {
         last_seq,
         sub: app.bus.subscribe(),

@@ -1,8 +1,9 @@
 //! Notifications: what happened that a person should know, sent to the workspace's channels
 //! (signed webhooks, Slack, Telegram, email).
 //!
-//! [`notify`] queues one delivery per channel that subscribed to the event (a row in
-//! `notification_deliveries`, so a restart loses nothing); every replica's [`worker`] sends due
+//! [`notify`] queues one delivery per channel that subscribed to the event, in the background
+//! right after it (a row in `notification_deliveries`: once queued, a restart loses nothing; a
+//! crash in the milliseconds before can); every replica's [`worker`] sends due
 //! deliveries, retrying with the backoff of `NOTIFICATION_RETRY_SECONDS`, and records the last
 //! failure as `failed` (audited). Notices never carry secrets or request bodies; links open
 //! confirmation pages, never act on GET.

@@ -280,6 +280,10 @@ async fn a_failing_webhook_is_retried_then_recorded_as_failed(backend: Backend) 
             "unknown event",
         ),
         (
+            json!({"kind": "webhook", "name": "x", "url": "https://example.com/", "colour": "red"}),
+            "colour",
+        ),
+        (
             json!({"kind": "webhook", "name": "", "url": "https://example.com/"}),
             "name",
         ),
