@@ -27,7 +27,6 @@ use crate::state::AppState;
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
-const MAX_REASON: usize = 500;
 
 /// Open to people and agents (behind `auth::caller::person_or_agent`).
 pub fn shared_routes() -> Router<AppState> {
@@ -91,16 +90,9 @@ async fn list(
         .map_err(|_| {
             ApiError::bad_request("`state` must be pending, approved, denied, expired or executed")
         })?;
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "`limit` must be between 1 and {MAX_PAGE}"
-        )));
-    }
-    let (workspace, agent, for_agent) = match &caller {
-        Caller::Person(p) => (p.workspace_id, None, false),
-        Caller::Agent(a) => (a.workspace_id, Some(a.agent_id), true),
-    };
+    let limit = crate::http::json::page_limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
+    let (workspace, agent) = (caller.workspace_id(), caller.agent_id());
+    let for_agent = agent.is_some();
     let now = OffsetDateTime::now_utc();
     let rows = approvals::list(&app.db, workspace, agent, state, now, limit).await?;
     Ok(Json(json!({
@@ -118,10 +110,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = approval_id(&id)?;
-    let (workspace, agent) = match &caller {
-        Caller::Person(p) => (p.workspace_id, None),
-        Caller::Agent(a) => (a.workspace_id, Some(a.agent_id)),
-    };
+    let (workspace, agent) = (caller.workspace_id(), caller.agent_id());
     let not_found = || ApiError::not_found("approval not found");
     let approval = match approvals::get(&app.db, workspace, id).await {
         Ok(a) => a,
@@ -168,16 +157,8 @@ async fn decide(
     req: Decide,
 ) -> Result<Json<Value>, ApiError> {
     let id = approval_id(id)?;
-    let reason = req
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
-    if reason.is_some_and(|r| r.chars().count() > MAX_REASON) {
-        return Err(ApiError::bad_request(format!(
-            "`reason` is at most {MAX_REASON} characters"
-        )));
-    }
+    let reason = crate::http::json::optional_reason(req.reason.as_deref())?;
+    let reason = reason.as_deref();
     let now = OffsetDateTime::now_utc();
     let ws = principal.workspace_id;
     let decided =

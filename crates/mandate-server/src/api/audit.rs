@@ -76,12 +76,7 @@ async fn list(
             "`format` belongs to /v1/audit/export",
         ));
     }
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "`limit` must be between 1 and {MAX_PAGE}"
-        )));
-    }
+    let limit = crate::http::json::page_limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let filter = q.filter(&principal)?;
     // Read your writes: what this replica still has queued (outcome records) goes in first.
     app.audit

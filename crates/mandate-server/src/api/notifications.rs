@@ -394,10 +394,7 @@ async fn deliveries_of(
     q: Result<Query<DeliveriesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = crate::http::json::query(q)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request("`limit` must be between 1 and 200"));
-    }
+    let limit = crate::http::json::page_limit(q.limit, 50, 200)?;
     let channel = load(&app, principal.workspace_id, &id).await?;
     let rows = deliveries::list(&app.db, principal.workspace_id, &channel.id, limit).await?;
     Ok(Json(json!({

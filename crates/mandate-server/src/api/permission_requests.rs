@@ -30,11 +30,9 @@ use crate::audit::{Actor, AuditEvent, Outcome, actions};
 use crate::auth::Principal;
 use crate::auth::caller::Caller;
 use crate::error::ApiError;
-use crate::http::json::ApiJson;
+use crate::http::json::{ApiJson, MAX_REASON, optional_reason, page_limit};
 use crate::policies::templates::{self, ActionTemplate};
 use crate::state::AppState;
-
-const MAX_REASON: usize = 500;
 
 /// Agents only (behind `agents::principal::require_agent`).
 pub fn agent_routes() -> Router<AppState> {
@@ -126,25 +124,6 @@ struct Create {
     reason: String,
 }
 
-fn check_reason(reason: &str, required: bool) -> Result<Option<String>, ApiError> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return if required {
-            Err(ApiError::bad_request(
-                "`reason` says why the agent needs this (1 to 500 characters)",
-            ))
-        } else {
-            Ok(None)
-        };
-    }
-    if reason.chars().count() > MAX_REASON {
-        return Err(ApiError::bad_request(format!(
-            "`reason` is at most {MAX_REASON} characters"
-        )));
-    }
-    Ok(Some(reason.to_string()))
-}
-
 async fn announce(app: &AppState, r: &PermissionRequest) {
     let change = Change::new(Topic::PermissionRequest)
         .in_workspace(r.workspace_id)
@@ -163,7 +142,11 @@ async fn create(
         ApiError::not_found("unknown actionTemplateId")
             .with_hint("GET /v1/capabilities/services lists the action templates")
     })?;
-    let reason = check_reason(&req.reason, true)?.unwrap_or_default();
+    let reason = optional_reason(Some(&req.reason))?.ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "`reason` says why the agent needs this (1 to {MAX_REASON} characters)"
+        ))
+    })?;
     let conflict = |m: &str| {
         ApiError::new(StatusCode::CONFLICT, m)
             .with_hint("poll GET /v1/agent-permission-requests/{id} for its outcome")
@@ -240,14 +223,8 @@ async fn list(
             "`state` must be pending, granted or refused",
         ));
     }
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request("`limit` must be between 1 and 200"));
-    }
-    let (ws, agent) = match &caller {
-        Caller::Person(p) => (p.workspace_id, None),
-        Caller::Agent(a) => (a.workspace_id, Some(a.agent_id)),
-    };
+    let limit = page_limit(q.limit, 50, 200)?;
+    let (ws, agent) = (caller.workspace_id(), caller.agent_id());
     let rows = requests::list(&app.db, ws, agent, q.state.as_deref(), limit).await?;
     Ok(Json(json!({
         "requests": rows.iter().map(|r| request_json(r, agent.is_some())).collect::<Vec<_>>()
@@ -272,10 +249,7 @@ async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (ws, agent) = match &caller {
-        Caller::Person(p) => (p.workspace_id, None),
-        Caller::Agent(a) => (a.workspace_id, Some(a.agent_id)),
-    };
+    let (ws, agent) = (caller.workspace_id(), caller.agent_id());
     let r = load(&app, ws, &id).await?;
     if agent.is_some_and(|a| a != r.agent_id) {
         return Err(not_found());
@@ -311,7 +285,7 @@ async fn grant(
     if r.state != "pending" {
         return Err(already_decided(&r));
     }
-    let reason = check_reason(&req.reason, false)?;
+    let reason = optional_reason(Some(&req.reason))?;
     let template = templates::get(&r.template_id)
         .ok_or_else(|| ApiError::bad_request("the request's action template no longer exists"))?;
     let connection = mandate_store::connections::accounts::get(&app.db, ws, &req.connection_id)
@@ -388,7 +362,7 @@ async fn refuse(
 ) -> Result<Json<Value>, ApiError> {
     let ws = principal.workspace_id;
     let r = load(&app, ws, &id).await?;
-    let reason = check_reason(&req.reason, false)?;
+    let reason = optional_reason(Some(&req.reason))?;
     let decided = requests::decide(
         &app.db,
         ws,

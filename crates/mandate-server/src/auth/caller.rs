@@ -21,6 +21,23 @@ pub enum Caller {
     Agent(AgentPrincipal),
 }
 
+impl Caller {
+    pub fn workspace_id(&self) -> uuid::Uuid {
+        match self {
+            Caller::Person(p) => p.workspace_id,
+            Caller::Agent(a) => a.workspace_id,
+        }
+    }
+
+    /// The agent calling, None for a person (who sees the whole workspace).
+    pub fn agent_id(&self) -> Option<uuid::Uuid> {
+        match self {
+            Caller::Person(_) => None,
+            Caller::Agent(a) => Some(a.agent_id),
+        }
+    }
+}
+
 fn carries_agent_token(headers: &HeaderMap) -> bool {
     principal::bearer(headers)
         .into_iter()

@@ -93,6 +93,31 @@ pub fn query<T>(
         .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
 }
 
+/// A list's `limit`: `default` when absent, else 1 to `max` (a 400 naming the range).
+pub fn page_limit(given: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let limit = given.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "`limit` must be between 1 and {max}"
+        )));
+    }
+    Ok(limit)
+}
+
+/// The longest `reason` a person or agent may give (a decision, a permission request).
+pub const MAX_REASON: usize = 500;
+
+/// An optional `reason`: trimmed; empty is none; longer than [`MAX_REASON`] is a 400.
+pub fn optional_reason(given: Option<&str>) -> Result<Option<String>, ApiError> {
+    let reason = given.map(str::trim).filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > MAX_REASON) {
+        return Err(ApiError::bad_request(format!(
+            "`reason` is at most {MAX_REASON} characters"
+        )));
+    }
+    Ok(reason.map(str::to_string))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

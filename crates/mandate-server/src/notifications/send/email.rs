@@ -14,7 +14,6 @@ use mandate_store::notifications::channels::Channel;
 use mandate_store::notifications::deliveries::Delivery;
 
 use crate::notifications::channel_config::Secrets;
-use crate::notifications::events::text_of;
 use crate::state::AppState;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -52,9 +51,7 @@ pub async fn send(
     if let (Some(user), Some(password)) = (s["smtpUsername"].as_str(), &secrets.smtp_password) {
         transport = transport.credentials(Credentials::new(user.to_string(), password.clone()));
     }
-    let payload: serde_json::Value =
-        serde_json::from_str(&delivery.payload).map_err(|e| e.to_string())?;
-    let (title, text) = text_of(&payload);
+    let (title, text) = super::notice_text(delivery)?;
     let mailbox = |a: &str| {
         a.parse::<Mailbox>()
             .map_err(|_| format!("`{a}` is not a mail address"))

@@ -28,6 +28,35 @@ pub async fn deliver(
     }
 }
 
+/// The stored notice as people read it: (title, text).
+fn notice_text(delivery: &Delivery) -> Result<(String, String), String> {
+    let payload: serde_json::Value =
+        serde_json::from_str(&delivery.payload).map_err(|e| e.to_string())?;
+    Ok(super::events::text_of(&payload))
+}
+
+/// POST `body` as JSON to `url`, whose path holds a secret (Slack's webhook URL, Telegram's bot
+/// token): a failure names `what` and the host, never the URL.
+async fn post_json_to_secret_url(
+    app: &AppState,
+    url: url::Url,
+    what: &str,
+    body: &serde_json::Value,
+) -> Result<(), String> {
+    let host = url.host_str().unwrap_or_default().to_string();
+    let request = app
+        .egress
+        .request(mandate_egress::reqwest::Method::POST, url)
+        .map_err(|_| format!("{what} at {host} may not be called"))?
+        .json(body);
+    let response = app
+        .egress
+        .send(request)
+        .await
+        .map_err(|_| format!("{what} at {host} could not be reached"))?;
+    status_ok(response.status())
+}
+
 /// `Ok` for a 2xx answer, else the status as the reason.
 fn status_ok(status: mandate_egress::reqwest::StatusCode) -> Result<(), String> {
     if status.is_success() {

@@ -1,15 +1,13 @@
 //! Telegram: the Bot API's `sendMessage` (on api.telegram.org, or a self-hosted Bot API server
 //! named by the channel's `apiBaseUrl`).
 
-use mandate_egress::reqwest::Method;
 use mandate_store::notifications::channels::Channel;
 use mandate_store::notifications::deliveries::Delivery;
 use serde_json::json;
 use url::Url;
 
-use super::status_ok;
+use super::{notice_text, post_json_to_secret_url};
 use crate::notifications::channel_config::Secrets;
-use crate::notifications::events::text_of;
 use crate::state::AppState;
 
 pub async fn send(
@@ -31,19 +29,7 @@ pub async fn send(
     // The bot token is part of the path: errors name the host only.
     let url = Url::parse(&format!("{base}/bot{token}/sendMessage"))
         .map_err(|_| "the Bot API URL is not valid".to_string())?;
-    let host = url.host_str().unwrap_or_default().to_string();
-    let payload: serde_json::Value =
-        serde_json::from_str(&delivery.payload).map_err(|e| e.to_string())?;
-    let (_, text) = text_of(&payload);
-    let request = app
-        .egress
-        .request(Method::POST, url)
-        .map_err(|_| format!("the Bot API at {host} may not be called"))?
-        .json(&json!({ "chat_id": chat, "text": text, "disable_web_page_preview": true }));
-    let response = app
-        .egress
-        .send(request)
-        .await
-        .map_err(|_| format!("the Bot API at {host} could not be reached"))?;
-    status_ok(response.status())
+    let (_, text) = notice_text(delivery)?;
+    let body = json!({ "chat_id": chat, "text": text, "disable_web_page_preview": true });
+    post_json_to_secret_url(app, url, "the Bot API", &body).await
 }
