@@ -98,10 +98,6 @@ impl AuditEvent {
     }
 
     /// The id callers return as `auditId`.
-    pub fn workspace_id(&self) -> Option<Uuid> {
-        self.entry.workspace_id
-    }
-
     pub fn id(&self) -> Uuid {
         self.entry.id
     }

@@ -55,8 +55,8 @@ enum Message {
 pub struct AuditLog {
     sender: mpsc::Sender<Message>,
     task: Arc<Mutex<Option<WriterHandle>>>,
-    /// Workspaces with records since the last [`AuditLog::take_active_workspaces`] (the live
-    /// activity feed announces them).
+    /// Workspaces with records committed since the last [`AuditLog::take_active_workspaces`]
+    /// (the writer adds a batch's after its commit; the live activity feed announces them).
     active: Arc<Mutex<HashSet<Uuid>>>,
 }
 
@@ -73,7 +73,9 @@ impl AuditLog {
             }
         };
         let threaded = direct.is_some();
+        let active: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
         let writer = Writer {
+            active: active.clone(),
             db,
             keys,
             direct,
@@ -89,14 +91,13 @@ impl AuditLog {
         AuditLog {
             sender,
             task: Arc::new(Mutex::new(Some(task))),
-            active: Arc::default(),
+            active,
         }
     }
 
     /// Append `event` and return its id once it is committed.
     pub async fn record(&self, event: AuditEvent) -> Result<Uuid, AuditError> {
         let id = event.id();
-        self.mark_active(&event);
         let (ack, committed) = oneshot::channel();
         self.sender
             .send(Message::Record {
@@ -113,7 +114,6 @@ impl AuditLog {
     /// it is.
     pub async fn record_buffered(&self, event: AuditEvent) -> Result<Uuid, AuditError> {
         let id = event.id();
-        self.mark_active(&event);
         self.sender
             .send(Message::Record {
                 entry: event.into_entry(),
@@ -122,12 +122,6 @@ impl AuditLog {
             .await
             .map_err(|_| AuditError::Closed)?;
         Ok(id)
-    }
-
-    fn mark_active(&self, event: &AuditEvent) {
-        if let (Some(ws), Ok(mut active)) = (event.workspace_id(), self.active.lock()) {
-            active.insert(ws);
-        }
     }
 
     /// The workspaces that had records since the last call.
@@ -228,6 +222,8 @@ struct Writer {
     keys: ChainKeys,
     /// SQLite: the writer thread's own connection (see the module's doc).
     direct: Option<audit::SqliteAppender>,
+    /// Shared with [`AuditLog::take_active_workspaces`].
+    active: Arc<Mutex<HashSet<Uuid>>>,
     /// Events not yet committed, in arrival order, and who waits for each.
     entries: Vec<AuditEntry>,
     acks: Vec<Option<Ack>>,
@@ -341,6 +337,9 @@ impl Writer {
         match appended {
             Ok(head) => {
                 self.head = head;
+                if let Ok(mut active) = self.active.lock() {
+                    active.extend(self.entries.iter().filter_map(|e| e.workspace_id));
+                }
                 self.entries.clear();
                 for ack in self.acks.drain(..).flatten() {
                     let _ = ack.send(Ok(()));
